@@ -1,0 +1,72 @@
+# AutoPeri: the one entry point. `make demo` runs the main job, `make test` the tests.
+SHELL := /bin/bash
+PYTHON_BIN ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SOURCE_ROOTS := libs/xtal libs/periodic libs/featurize libs/autoperi_eval libs/autoperi_model \
+	libs/storage libs/svc_kit libs/autoperi_cli build/gen/python
+PROTO_FILES := $(shell find protos -name '*.proto')
+PROTO_STAMP := build/gen/python/.stamp
+export AUTOPERI_DATA_DIR ?= $(abspath ../shared/datasets)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup protos test test-all lint format demo bench clean lock pants-check
+
+setup: $(STAMP)
+
+# torch first (the pinned CPU wheel), then the locked stack constrained to that torch.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) infra/dev/write_pth.py $(SOURCE_ROOTS)
+	@touch $(STAMP)
+
+# Regenerate the lock from requirements.in (run after changing requirements.in).
+lock:
+	$(PY) -m pip install --quiet -r requirements.in -c constraints.txt
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' | sort > requirements.lock
+
+protos: $(PROTO_STAMP)
+
+$(PROTO_STAMP): $(PROTO_FILES) infra/protos/gen_protos.py $(STAMP)
+	$(PY) infra/protos/gen_protos.py
+	@touch $(PROTO_STAMP)
+
+test: setup protos
+	$(PY) -m pytest -q -m "not slow" --timeout=900
+
+test-all: setup protos
+	$(PY) -m pytest -q --timeout=3600
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+demo: setup protos
+	$(VENV)/bin/autoperi demo
+
+bench: setup protos
+	$(VENV)/bin/autoperi bench graph
+
+# Pants 2.17.1 (the last PyPI release) needs Python 3.9; it checks the BUILD files describe the same targets.
+PANTS_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9*/bin/python3.9) python3.9)
+PANTS := build/pants-venv/bin/pants --no-pantsd
+
+build/pants-venv/bin/pants:
+	$(PANTS_PYTHON) -m venv build/pants-venv
+	build/pants-venv/bin/pip install --quiet --disable-pip-version-check pantsbuild.pants==2.17.1
+
+pants-check: build/pants-venv/bin/pants
+	$(PANTS) list :: > /dev/null
+	$(PANTS) tailor --check ::
+	$(PANTS) dependencies :: > /dev/null
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

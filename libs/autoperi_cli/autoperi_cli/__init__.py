@@ -1,0 +1,1 @@
+"""The `autoperi` command line: thin commands that build library facades and print results."""

@@ -1,0 +1,70 @@
+"""AutoPeri's evaluation suite: the CDVAE / DiffCSP protocol (validity, coverage, property
+distances, CSP match rate) and beyond it (CHGNet stability and S.U.N., symmetry, Frechet distance),
+with per-structure output, reports and figures.
+
+Entry point: `evaluate(samples, "perov_5:test", task="dng" | "csp", name=...)`.
+"""
+
+from ._cache import Cache, CacheStats, default_cache_dir
+from ._config import EvalSettings, Task
+from ._coverage import COV_CUTOFFS, Coverage, compute_coverage
+from ._evaluate import evaluate
+from ._fingerprints import compute_fingerprints, standardise_comp
+from ._hull import Hull
+from ._io import (
+    EvalInputError,
+    ReferenceSpec,
+    load_samples,
+    parse_reference,
+    write_samples_json,
+)
+from ._match import CSP_MATCHER, match_metrics, rms_pair
+from ._parallel import Pool, ProgressFn
+from ._perturb import perturb
+from ._properties import frechet_distance, w1
+from ._report import EvalReport
+from ._structs import SampleRecord, structure_key, to_payload
+from ._validity import (
+    StructuralCheck,
+    composition_valid,
+    reduced_composition,
+    smact_validity,
+    structural_check,
+)
+
+__all__ = [
+    "COV_CUTOFFS",
+    "CSP_MATCHER",
+    "Cache",
+    "CacheStats",
+    "Coverage",
+    "EvalInputError",
+    "EvalReport",
+    "EvalSettings",
+    "Hull",
+    "Pool",
+    "ProgressFn",
+    "ReferenceSpec",
+    "SampleRecord",
+    "StructuralCheck",
+    "Task",
+    "composition_valid",
+    "compute_coverage",
+    "compute_fingerprints",
+    "default_cache_dir",
+    "evaluate",
+    "frechet_distance",
+    "load_samples",
+    "match_metrics",
+    "parse_reference",
+    "perturb",
+    "reduced_composition",
+    "rms_pair",
+    "smact_validity",
+    "standardise_comp",
+    "structural_check",
+    "structure_key",
+    "to_payload",
+    "w1",
+    "write_samples_json",
+]

@@ -1,0 +1,29 @@
+"""CHGNet scoring in worker processes against CHGNet run in this process (slow: loads the model)."""
+
+import numpy as np
+import pytest
+
+from autoperi_eval import Cache, to_payload
+from autoperi_eval._chgnet import RelaxSettings, Scorer
+
+
+@pytest.mark.slow
+def test_scorer_matches_direct_chgnet(load_split) -> None:
+    from chgnet.model import CHGNet
+
+    structures = [r.structure for r in load_split("perov_5:test[:6]")]
+    scorer = Scorer(Cache(None), n_workers=1, batch_size=4)
+    try:
+        energies, features = scorer.single_point([to_payload(s) for s in structures], "t")
+        relaxed, steps = scorer.relax(
+            [to_payload(s) for s in structures[:2]], RelaxSettings(steps=20, fmax=0.1), "r"
+        )
+    finally:
+        scorer.close()
+    model = CHGNet.load(verbose=False)
+    direct = model.predict_structure(structures, task="e", return_crystal_feas=True)
+    np.testing.assert_allclose(energies, [float(p["e"]) for p in direct], atol=1e-5)
+    np.testing.assert_allclose(features, np.stack([p["crystal_fea"] for p in direct]), atol=1e-4)
+    assert features.shape == (6, 64)
+    assert relaxed.mean() < energies[:2].mean()  # the bounded relaxation lowers the energy
+    assert ((steps >= 0) & (steps <= 20)).all()

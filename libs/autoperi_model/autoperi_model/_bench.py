@@ -1,0 +1,92 @@
+"""Throughput benchmarks: training (crystals/s per core) and sampling (crystals per second).
+
+Both run single-threaded (one core) and record the machine's load average, since the numbers
+depend on what else the machine runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autoperi_model._config import Config
+from autoperi_model._generator import Generator
+from autoperi_model._train import TrainingData, _Run
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "cpu_count": os.cpu_count(),
+        "load_average_1m": os.getloadavg()[0],
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def _write(out: Path, name: str, result: dict[str, Any], headline: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    rows = "\n".join(f"| {k} | {v} |" for k, v in result.items() if not isinstance(v, dict))
+    machine = "\n".join(f"| {k} | {v} |" for k, v in result["machine"].items())
+    body = f"# {headline}\n\n| quantity | value |\n|---|---|\n{rows}\n{machine}\n"
+    (out / f"{name}.md").write_text(body)
+
+
+def bench_train(config_path: Path, out: Path, steps: int = 20, warmup: int = 3) -> dict[str, Any]:
+    """Time `steps` optimizer steps (after `warmup`) of the config's model on its training data."""
+    torch.set_num_threads(1)
+    config = Config.from_yaml(config_path)
+    run = _Run(config, TrainingData.from_config(config))
+    for _ in range(warmup):
+        run.train_step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        run.train_step()
+    seconds = time.perf_counter() - start
+    crystals = steps * config.train.batch_size
+    result = {
+        "benchmark": "train",
+        "dataset": config.data.dataset,
+        "batch_size": config.train.batch_size,
+        "steps": steps,
+        "seconds": round(seconds, 3),
+        "crystals_per_second_per_core": round(crystals / seconds, 2),
+        "seconds_per_step": round(seconds / steps, 4),
+        "parameters": sum(p.numel() for p in run.model.parameters()),
+        "machine": _machine(),
+    }
+    _write(out, "train", result, "Training throughput (one core)")
+    return result
+
+
+def bench_sample(
+    checkpoint: Path, out: Path, n: int = 256, steps: int = 50, composition: str = "SrTiO3"
+) -> dict[str, Any]:
+    """Time sampling `n` crystals of `composition` with the checkpoint's default sampler."""
+    torch.set_num_threads(1)
+    gen = Generator.from_checkpoint(checkpoint)
+    gen.generate_csp([composition], 8, steps=2)  # warm-up
+    start = time.perf_counter()
+    crystals = gen.generate_csp([composition], n, steps=steps, batch_size=n)
+    seconds = time.perf_counter() - start
+    result = {
+        "benchmark": "sample",
+        "checkpoint": gen.checkpoint_id,
+        "composition": composition,
+        "crystals": n,
+        "steps": steps,
+        "sampler": gen.manifest.config.sample.sampler,
+        "nfe_per_sample": int(crystals[0].properties["nfe"]),
+        "seconds": round(seconds, 3),
+        "crystals_per_second": round(n / seconds, 2),
+        "machine": _machine(),
+    }
+    _write(out, "sample", result, "Sampling throughput (one core)")
+    return result

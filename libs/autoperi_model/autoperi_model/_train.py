@@ -1,0 +1,210 @@
+"""Single-process training as a plain function; a Ray Train worker calls the same `train`.
+
+Determinism: the crystals of step s come from a permutation seeded by (seed, epoch), and all
+noise from one torch.Generator whose state is checkpointed, so resuming from a checkpoint gives
+the same weights as an uninterrupted run (same thread count).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from autoperi_model._batch import CrystalTable
+from autoperi_model._checkpoint import load_train_state, load_weights, save_checkpoint
+from autoperi_model._config import Config
+from autoperi_model._data import load_split
+from autoperi_model._flow import FlowModel, build_model
+
+log = logging.getLogger(__name__)
+Callback = Callable[[int, dict[str, float]], None]
+VAL_CRYSTALS = 1024
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Training and validation tables and the data version (content hash of the training file)."""
+
+    train: CrystalTable
+    val: CrystalTable
+    version: str
+
+    @staticmethod
+    def from_config(config: Config) -> TrainingData:
+        train, version = load_split(config.data.dataset, config.data.train_split)
+        val, _ = load_split(config.data.dataset, config.data.val_split)
+        return TrainingData(train, val, version)
+
+
+def batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
+    """Crystal indices of `step`: epochs are seeded permutations, the last partial batch dropped."""
+    per_epoch = max(n // batch_size, 1)
+    epoch, pos = divmod(step, per_epoch)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    return perm[pos * batch_size : (pos + 1) * batch_size]
+
+
+def learning_rate(step: int, config: Config) -> float:
+    """Linear warm-up, then cosine decay to `min_lr` at `max_steps`."""
+    cfg = config.train
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = min((step - cfg.warmup_steps) / max(cfg.max_steps - cfg.warmup_steps, 1), 1.0)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * frac))
+
+
+class _Run:
+    """Mutable state of one run: model, EMA copy, optimizer, noise generator, counters."""
+
+    def __init__(self, config: Config, data: TrainingData) -> None:
+        torch.manual_seed(config.train.seed)
+        self.config, self.data = config, data
+        self.volume_per_atom = data.train.volume_per_atom()
+        self.model = build_model(config, self.volume_per_atom)
+        if config.train.init_from:
+            self._warm_start(Path(config.train.init_from))
+        self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.train.lr)
+        self.generator = torch.Generator().manual_seed(config.train.seed)
+        self.step, self.seconds, self.metrics = 0, 0.0, {}
+
+    def _warm_start(self, checkpoint: Path) -> None:
+        weights, _ = load_weights(checkpoint)
+        result = self.model.load_state_dict(weights, strict=False)
+        if result.unexpected_keys:
+            raise ValueError(f"{checkpoint} has weights this model lacks: {result.unexpected_keys}")
+        log.info("warm start from %s; new parameters: %s", checkpoint, result.missing_keys)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema,
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "step": self.step,
+            "seconds": self.seconds,
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.ema = state["ema"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.step, self.seconds = int(state["step"]), float(state["seconds"])
+
+    def train_step(self) -> dict[str, float]:
+        cfg = self.config.train
+        idx = batch_indices(self.step, len(self.data.train), cfg.batch_size, cfg.seed)
+        batch = self.data.train.gather(idx).to(torch.float32)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.step, self.config)
+        loss, parts = self.model.loss(batch, self.generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self._update_ema()
+        self.step += 1
+        return {"loss": float(loss.detach()), "grad_norm": float(norm), **parts}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = min(self.config.train.ema_decay, (1 + self.step) / (10 + self.step))
+        for key, value in self.model.state_dict().items():
+            if value.dtype.is_floating_point:
+                self.ema[key].lerp_(value, 1 - decay)
+            else:
+                self.ema[key].copy_(value)
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Loss of the EMA weights on a fixed validation subset with fixed noise."""
+        model = build_model(self.config, self.volume_per_atom)
+        model.load_state_dict(self.ema)
+        gen = torch.Generator().manual_seed(12345)
+        n = min(VAL_CRYSTALS, len(self.data.val))
+        sums: dict[str, float] = {}
+        for start in range(0, n, self.config.train.batch_size):
+            idx = torch.arange(start, min(start + self.config.train.batch_size, n))
+            total, parts = model.loss(self.data.val.gather(idx).to(torch.float32), gen)
+            for k, v in {"loss": float(total), **parts}.items():
+                sums[k] = sums.get(k, 0.0) + v * len(idx) / n
+        return {f"val_{k}": v for k, v in sums.items()}
+
+    def save(self, out: Path) -> None:
+        self.metrics = {**self.metrics, **self.validate()}
+        save_checkpoint(
+            out,
+            self.ema,
+            self.state(),
+            {
+                "config": self.config,
+                "data_version": self.data.version,
+                "volume_per_atom": self.volume_per_atom,
+                "step": self.step,
+                "train_seconds": self.seconds,
+                "metrics": self.metrics,
+            },
+        )
+        log.info("checkpoint step %d -> %s %s", self.step, out, self.metrics)
+
+
+def train(
+    config: Config,
+    data: TrainingData | None = None,
+    out: Path | str = "checkpoint",
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+    stop_at: int | None = None,
+) -> FlowModel:
+    """Train the flow model of `config`, checkpointing to the directory `out`.
+
+    With `resume`, continue from the training state in `out`. Stops at `max_steps`, at step
+    `stop_at` (an interruption: the schedule still runs to `max_steps`) or after `max_minutes` of
+    this call, always ending with a checkpoint. Callbacks get (step, metrics)
+    every `log_every_steps`. Returns the model holding the EMA weights.
+    """
+    torch.set_num_threads(config.train.num_threads)
+    out = Path(out)
+    run = _Run(config, data or TrainingData.from_config(config))
+    if resume:
+        run.load(load_train_state(out))
+    cfg = config.train
+    started = time.monotonic()
+    with _progress(cfg.progress) as bar:
+        task = bar.add_task("train", total=cfg.max_steps, completed=run.step, loss=float("nan"))
+        while run.step < min(cfg.max_steps, stop_at or cfg.max_steps):
+            tick = time.monotonic()
+            metrics = run.train_step()
+            run.seconds += time.monotonic() - tick
+            bar.update(task, completed=run.step, loss=metrics["loss"])
+            if run.step % cfg.log_every_steps == 0:
+                run.metrics = metrics
+                for callback in callbacks:
+                    callback(run.step, metrics)
+            if run.step % cfg.checkpoint_every_steps == 0:
+                run.save(out)
+            if cfg.max_minutes and time.monotonic() - started > 60 * cfg.max_minutes:
+                break
+    if not (out.exists() and run.step % cfg.checkpoint_every_steps == 0):
+        run.save(out)
+    run.model.load_state_dict(run.ema)
+    return run.model
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} loss {task.fields[loss]:.4f}"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+    )

@@ -1,0 +1,123 @@
+"""`autoperi model ...`-style typer sub-app: train, sample and benchmarks (mounted by autoperi_cli).
+
+Thin: each command builds a facade (`train`, `Generator`, `bench`) and prints a summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from xtal import Crystal
+
+app = typer.Typer(help="Train and sample the AutoPeri flow model.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Model benchmarks; results go to reports/bench/.", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
+console = Console()
+log = logging.getLogger(__name__)
+
+
+@app.command("train")
+def train_cmd(
+    config: Annotated[Path, typer.Option(help="YAML config (see configs/).", exists=True)],
+    out: Annotated[Path, typer.Option(help="Checkpoint directory to write.")],
+    resume: Annotated[
+        bool, typer.Option(help="Continue from the training state in --out.")
+    ] = False,
+) -> None:
+    """Train on the dataset of the config (data from AUTOPERI_DATA_DIR)."""
+    from autoperi_model._config import Config
+    from autoperi_model._train import train
+
+    train(Config.from_yaml(config), out=out, resume=resume)
+    console.print(f"checkpoint written to {out}")
+
+
+@app.command("sample")
+def sample_cmd(
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint directory.")],
+    composition: Annotated[list[str], typer.Option(help="Cell composition, e.g. SrTiO3.")],
+    out: Annotated[Path, typer.Option(help="Output directory for CIFs and samples.json.")],
+    n: Annotated[int, typer.Option(min=1, help="Samples per composition.")] = 1,
+    steps: Annotated[int, typer.Option(min=1, help="Integration steps.")] = 50,
+    sampler: Annotated[str, typer.Option(help="euler or heun.")] = "heun",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Crystal structure prediction: `n` structures per composition, written as CIF + JSON."""
+    from autoperi_model._generator import Generator, parse_composition
+
+    if sampler not in ("euler", "heun"):
+        raise typer.BadParameter(f"unknown sampler {sampler!r}; use euler or heun")
+    for text in composition:
+        parse_composition(text)
+    gen = Generator.from_checkpoint(checkpoint)
+    crystals = gen.generate_csp(composition, n, steps=steps, sampler=sampler, seed=seed)
+    write_samples(crystals, [c for c in composition for _ in range(n)], out, gen.checkpoint_id)
+    console.print(
+        f"{len(crystals)} crystals ({crystals[0].properties['nfe']:.0f} NFE each) -> {out}"
+    )
+
+
+def write_samples(
+    crystals: list[Crystal],
+    requested: list[str],
+    out: Path,
+    checkpoint_id: str,
+    extra: list[dict[str, float]] | None = None,
+) -> Path:
+    """CIF files `<i>_<formula>.cif` and `samples.json` in `out`.
+
+    samples.json is the sample format `autoperi eval` reads: {"checkpoint", "crystals": [{id,
+    file, composition, lattice, frac_coords, atomic_numbers, properties}]}; properties hold
+    nfe and steps (plus `extra[i]`, e.g. a ground-truth row `gt_index`).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    records = []
+    for i, (crystal, text) in enumerate(zip(crystals, requested, strict=True)):
+        name = f"{i:05d}_{crystal.formula}.cif"
+        (out / name).write_text(crystal.to_cif())
+        records.append(
+            {
+                "id": str(i),
+                "file": name,
+                "composition": text,
+                "lattice": crystal.lattice.tolist(),
+                "frac_coords": crystal.frac_coords.tolist(),
+                "atomic_numbers": crystal.atomic_numbers.tolist(),
+                "properties": {**crystal.properties, **(extra[i] if extra else {})},
+            }
+        )
+    path = out / "samples.json"
+    path.write_text(json.dumps({"checkpoint": checkpoint_id, "crystals": records}, indent=1))
+    return path
+
+
+@bench_app.command("train")
+def bench_train_cmd(
+    config: Annotated[Path, typer.Option(help="YAML config.", exists=True)],
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("reports/bench"),
+    steps: Annotated[int, typer.Option(min=1, help="Timed steps.")] = 20,
+) -> None:
+    """Training throughput (crystals per second per core) -> train.json / train.md."""
+    from autoperi_model._bench import bench_train
+
+    console.print_json(data=bench_train(config, out, steps))
+
+
+@bench_app.command("sample")
+def bench_sample_cmd(
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint directory.")],
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("reports/bench"),
+    n: Annotated[int, typer.Option(min=1, help="Crystals to sample.")] = 256,
+    steps: Annotated[int, typer.Option(min=1, help="Integration steps.")] = 50,
+) -> None:
+    """Sampling throughput (crystals per second at `steps` steps) -> sample.json / sample.md."""
+    from autoperi_model._bench import bench_sample
+
+    console.print_json(data=bench_sample(checkpoint, out, n, steps))

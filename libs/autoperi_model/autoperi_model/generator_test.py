@@ -1,0 +1,76 @@
+"""Generator facade and the typer sub-app: compositions, sampling, files, clear errors."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from pymatgen.core import Composition
+from typer.testing import CliRunner
+
+from autoperi_model._generator import Generator, parse_composition
+from autoperi_model._train import train
+from autoperi_model.cli import app
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, tiny_data):
+    from autoperi_model._config import BackboneConfig, Config
+
+    small = BackboneConfig(hidden=16, layers=1, num_rbf=4, time_dim=4, cutoff=5.0, max_neighbors=8)
+    config = Config(backbone=small).updated(train={"max_steps": 2, "progress": False})
+    path = tmp_path_factory.mktemp("ck") / "model"
+    train(config, tiny_data, path)
+    return path
+
+
+@pytest.mark.parametrize("formula", ["SrTiO3", "Sr2Ti2O6", "LiFePO4", "Fe"])
+def test_parse_composition_matches_pymatgen(formula):
+    numbers = parse_composition(formula)
+    expected = {el.Z: int(n) for el, n in Composition(formula).items()}
+    assert Counter(numbers.tolist()) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "Xx2", "SrTi0.5O3", "H200"])
+def test_parse_composition_rejects_bad_input(bad):
+    with pytest.raises(ValueError, match="composition"):
+        parse_composition(bad)
+
+
+def test_generate_csp_gives_requested_compositions(checkpoint):
+    gen = Generator.from_checkpoint(checkpoint)
+    crystals = gen.generate_csp(["SrTiO3", "BaZrO3"], 2, steps=2, sampler="euler", seed=1)
+    assert [c.formula for c in crystals] == ["SrTiO3"] * 2 + ["BaZrO3"] * 2
+    assert all(c.properties["nfe"] == 2 for c in crystals)
+    again = gen.generate_csp(["SrTiO3", "BaZrO3"], 2, steps=2, sampler="euler", seed=1)
+    assert all((a.lattice == b.lattice).all() for a, b in zip(crystals, again, strict=True))
+
+
+def test_cli_sample_writes_cifs_and_json(checkpoint, tmp_path):
+    args = ["sample", "--checkpoint", str(checkpoint), "--composition", "SrTiO3"]
+    args += ["--n", "3", "--steps", "2", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "samples.json").read_text())
+    assert len(data["crystals"]) == 3 and len(list(tmp_path.glob("*.cif"))) == 3
+    assert data["crystals"][0]["properties"]["nfe"] == 4
+    from xtal import Crystal
+
+    first = Crystal.from_cif((tmp_path / data["crystals"][0]["file"]).read_text())
+    assert first.formula == "SrTiO3"
+
+
+def test_cli_sample_bad_composition_is_a_clear_error(checkpoint, tmp_path):
+    args = [
+        "sample",
+        "--checkpoint",
+        str(checkpoint),
+        "--composition",
+        "Qq3",
+        "--out",
+        str(tmp_path),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ValueError) and "Qq3" in str(result.exception)

@@ -1,0 +1,43 @@
+"""The shared gRPC service kit: settings, server factory, health, interceptors, shutdown.
+
+A service is `create_server(settings, deps) -> ServiceServer` (built with `build_server`) plus a
+`main()` that calls `serve_forever(lambda s: create_server(s, deps), Settings())`. Servicers raise
+the errors below; the server maps them to statuses and logs one line per RPC.
+"""
+
+from svc_kit._deadline import check_deadline, time_remaining
+from svc_kit._errors import (
+    Conflict,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    TooLarge,
+    Unavailable,
+)
+from svc_kit._lifecycle import serve, serve_forever
+from svc_kit._logging import JsonFormatter, configure_logging
+from svc_kit._server import ServiceServer, build_server
+from svc_kit._settings import ServiceSettings, service_config
+
+__all__ = [
+    "Conflict",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "InvalidInput",
+    "JsonFormatter",
+    "NotFound",
+    "ServiceError",
+    "ServiceServer",
+    "ServiceSettings",
+    "TooLarge",
+    "Unavailable",
+    "build_server",
+    "check_deadline",
+    "configure_logging",
+    "serve",
+    "serve_forever",
+    "service_config",
+    "time_remaining",
+]

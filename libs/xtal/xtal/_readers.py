@@ -1,0 +1,237 @@
+"""Streaming readers for CIF files (one or many data blocks) and CDVAE/DiffCSP CSV files.
+
+`read_records(path)` checks the file itself at once (raising CrystalError for an empty, binary,
+unrecognised or column-less file) and returns an iterator that parses one record at a time; a bad
+record becomes a `Record` with an error, never an exception. Files may be gzip-compressed.
+"""
+
+import csv
+import gzip
+import io
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from xtal._cif import split_blocks
+from xtal._crystal import Crystal, Provenance, crystal_from_cif_block
+from xtal._errors import CrystalError
+from xtal._validate import ValidationLimits
+
+_HEAD_BYTES = 1 << 16
+_MAX_CSV_FIELD = 1 << 30
+_SURROGATE = re.compile("[\udc80-\udcff]")
+_DATA_LINE = re.compile(r"^\s*data_(\S*)", re.IGNORECASE | re.MULTILINE)
+_ID_COLUMNS = ("material_id", "id")
+_CIF_SUFFIXES = (".cif", ".mcif")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record of a crystal file: a crystal, or the reason it was rejected.
+
+    index: 0-based position in the file (CSV data row or CIF data block); key: the record's id
+    (CSV `material_id`, CIF block name) or its index; error: "<code>: <message>" or None.
+    """
+
+    index: int
+    key: str
+    crystal: Crystal | None
+    error: str | None = None
+
+    @property
+    def code(self) -> str | None:
+        """The CrystalError code of a rejected record (None when accepted)."""
+        return None if self.error is None else self.error.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path
+    compressed: bool
+    kind: str  # "csv" or "cif"
+    name: str  # provenance source
+
+
+def read_records(
+    path: str | Path, *, limits: ValidationLimits | None = None, source: str | None = None
+) -> Iterator[Record]:
+    """Stream the crystals of a CIF or CDVAE/DiffCSP CSV file, each validated under `limits`.
+
+    CSV: a `cif` column (required), an id column (`material_id`), and every other column whose
+    value parses as a finite number kept as a property (index columns, `cif*` columns skipped).
+    Provenance: source = `source` or the file name, record = the record key. Raises CrystalError
+    (empty, unknown_format, missing_column, not_utf8) or OSError for a file that cannot be read as
+    a whole; problems of single records come back as `Record.error`.
+    """
+    found = _inspect(Path(path), source)
+    limits = limits or ValidationLimits()
+    if found.kind == "csv":
+        return _csv_records(found, _csv_header(found), limits)
+    return _cif_records(found, limits)
+
+
+def _open_text(found: _Source) -> IO[str]:
+    raw = gzip.open(found.path, "rb") if found.compressed else open(found.path, "rb")  # noqa: SIM115
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _inspect(path: Path, source: str | None) -> _Source:
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+    try:
+        with gzip.open(path, "rb") if compressed else open(path, "rb") as stream:
+            head = stream.read(_HEAD_BYTES)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise CrystalError("unknown_format", f"{path} cannot be decompressed: {exc}") from None
+    if not head.strip():
+        raise CrystalError("empty", f"{path} is empty")
+    if b"\x00" in head:
+        raise CrystalError("unknown_format", f"{path} is a binary file, not CIF or CSV text")
+    text = head.decode("utf-8", errors="replace")
+    suffix = path.suffix.lower() if not compressed else Path(path.stem).suffix.lower()
+    if suffix == ".csv" or (suffix not in _CIF_SUFFIXES and _looks_like_csv(text)):
+        kind = "csv"
+    elif _DATA_LINE.search(text):
+        kind = "cif"
+    elif suffix in _CIF_SUFFIXES:
+        raise CrystalError("cif_parse", f"{path} has no 'data_' block")
+    else:
+        raise CrystalError(
+            "unknown_format",
+            f"cannot tell the format of {path}: expected CIF (data_ blocks) or CSV with a"
+            " 'cif' column",
+        )
+    return _Source(path, compressed, kind, source if source is not None else path.name)
+
+
+def _looks_like_csv(text: str) -> bool:
+    first_line = text.splitlines()[0] if text.strip() else ""
+    return "cif" in next(csv.reader([first_line]), [])
+
+
+# ---- CSV ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _CsvColumns:
+    names: tuple[str, ...]
+    cif: int
+    id: int | None
+    numeric: tuple[int, ...]  # columns whose numeric values become properties
+
+
+def _csv_header(found: _Source) -> _CsvColumns:
+    _allow_large_csv_fields()
+    with _open_text(found) as stream:
+        header = next(csv.reader(stream), [])
+    if any(_SURROGATE.search(name) for name in header):
+        raise CrystalError("not_utf8", f"the header of {found.path} is not valid UTF-8")
+    if "cif" not in header:
+        raise CrystalError(
+            "missing_column", f"{found.path} has no 'cif' column (columns: {', '.join(header)})"
+        )
+    id_column = next((header.index(name) for name in _ID_COLUMNS if name in header), None)
+    skipped = {header.index("cif"), id_column}
+    numeric = tuple(
+        i
+        for i, name in enumerate(header)
+        if i not in skipped and name and not name.startswith(("Unnamed", "cif"))
+    )
+    return _CsvColumns(tuple(header), header.index("cif"), id_column, numeric)
+
+
+def _allow_large_csv_fields() -> None:
+    """CIFs in CSV fields can exceed the csv module's 128 KiB default (a process-wide setting)."""
+    if csv.field_size_limit() < _MAX_CSV_FIELD:
+        csv.field_size_limit(_MAX_CSV_FIELD)
+
+
+def _csv_records(
+    found: _Source, columns: _CsvColumns, limits: ValidationLimits
+) -> Iterator[Record]:
+    index = 0
+    with _open_text(found) as stream:
+        reader = csv.reader(stream)
+        try:
+            next(reader, None)
+            for row in reader:
+                if row:
+                    yield _csv_record(index, row, columns, found.name, limits)
+                    index += 1
+        except (csv.Error, OSError, EOFError, zlib.error) as exc:
+            message = f"line {reader.line_num} of {found.path} cannot be read: {exc}"
+            yield Record(index, str(index), None, f"csv_format: {message}")
+
+
+def _csv_record(
+    index: int, row: list[str], columns: _CsvColumns, source: str, limits: ValidationLimits
+) -> Record:
+    key = str(index)
+    try:
+        if len(row) != len(columns.names):
+            raise CrystalError(
+                "csv_format", f"the row has {len(row)} fields, the header {len(columns.names)}"
+            )
+        key = row[columns.id] if columns.id is not None else key
+        if any(_SURROGATE.search(value) for value in row):
+            raise CrystalError("not_utf8", "the row contains bytes that are not valid UTF-8")
+        meta = {
+            "id": key if columns.id is not None else "",
+            "properties": _numeric(row, columns),
+            "provenance": Provenance(source=source, record=key),
+        }
+        return Record(index, key, _single_block_crystal(row[columns.cif], limits, meta))
+    except CrystalError as exc:
+        return Record(index, key, None, str(exc))
+    except Exception as exc:  # a bad record must never stop the stream
+        return Record(index, key, None, f"cif_parse: unexpected {type(exc).__name__}: {exc}")
+
+
+def _numeric(row: list[str], columns: _CsvColumns) -> dict[str, float]:
+    out = {}
+    for i in columns.numeric:
+        try:
+            value = float(row[i])
+        except ValueError:
+            continue
+        if value == value and abs(value) != float("inf"):
+            out[columns.names[i]] = value
+    return out
+
+
+def _single_block_crystal(text: str, limits: ValidationLimits, meta: dict) -> Crystal:
+    if not text.strip():
+        raise CrystalError("empty", "the cif field is empty")
+    blocks = list(split_blocks(text.splitlines(keepends=True)))
+    if len(blocks) != 1:
+        raise CrystalError("multiple_structures", f"the cif field has {len(blocks)} data blocks")
+    return crystal_from_cif_block(blocks[0][1], limits, meta)
+
+
+# ---- CIF ------------------------------------------------------------------------------------
+def _cif_records(found: _Source, limits: ValidationLimits) -> Iterator[Record]:
+    index = 0
+    with _open_text(found) as stream:
+        try:
+            for line, text in split_blocks(stream):
+                yield _cif_record(index, line, text, found.name, limits)
+                index += 1
+        except (CrystalError, OSError, EOFError, zlib.error) as exc:
+            yield Record(index, str(index), None, f"cif_parse: {found.path} cannot be read: {exc}")
+
+
+def _cif_record(index: int, line: int, text: str, source: str, limits: ValidationLimits) -> Record:
+    match = _DATA_LINE.search(text)
+    key = match.group(1) if match and match.group(1) else str(index)
+    try:
+        bad = _SURROGATE.search(text)
+        if bad:
+            line += text[: bad.start()].count("\n")
+            raise CrystalError("not_utf8", f"line {line} contains bytes that are not valid UTF-8")
+        meta = {"provenance": Provenance(source=source, record=key)}
+        return Record(index, key, crystal_from_cif_block(text, limits, meta))
+    except CrystalError as exc:
+        return Record(index, key, None, str(exc))
+    except Exception as exc:  # a bad record must never stop the stream
+        return Record(index, key, None, f"cif_parse: unexpected {type(exc).__name__}: {exc}")
