@@ -87,9 +87,11 @@ def relax_one(item: tuple[Payload, RelaxSettings]) -> Value:
         return {"e_initial": np.array(np.nan), "e_final": np.array(np.nan), "steps": np.array(-1)}
     from chgnet.model import StructOptimizer
 
-    optimizer = StructOptimizer(model=_MODEL, optimizer_class="FIRE", on_isolated_atoms="ignore")
     n = len(payload[1])
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()):  # CHGNet prints on construction
+        optimizer = StructOptimizer(
+            model=_MODEL, optimizer_class="FIRE", on_isolated_atoms="ignore"
+        )
         result = optimizer.relax(
             from_payload(payload),
             fmax=settings.fmax,

@@ -27,9 +27,11 @@ def available_cpus() -> int:
 
 
 def quiet_worker() -> None:
-    """Worker initializer: silence library warnings and keep each worker single-threaded."""
+    """Worker initializer: no library warnings, and the stderr of native code (spglib prints its
+    failures there) to /dev/null; errors still reach the caller as exceptions."""
     warnings.filterwarnings("ignore")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
 
 
 def _run_chunk(fn: Callable[[Any], Any], chunk: list[Any]) -> list[Any]:
@@ -40,9 +42,10 @@ class Pool:
     """Maps a top-level function over items in chunks on `n_workers` processes.
 
     The executor starts on first use and is reused by later `map` calls until `close`.
-    `initializer` runs once in each worker (and once in-process when running inline). Work runs
-    in-process when there is one worker or fewer than `inline_below` items; `inline_below=0`
-    always uses worker processes (for work that must not touch the caller's memory).
+    `initializer` runs once in each worker process. Work runs in-process (with warnings
+    silenced) when there is one worker or fewer than `inline_below` items; `inline_below=0`
+    always uses worker processes (for work that needs the initializer or must not touch the
+    caller's memory).
     """
 
     def __init__(
@@ -55,7 +58,6 @@ class Pool:
         self._initializer = initializer
         self._inline_below = inline_below
         self._executor: ProcessPoolExecutor | None = None
-        self._inline_ready = False
 
     def __enter__(self) -> Pool:
         return self
@@ -70,13 +72,12 @@ class Pool:
             self._executor = None
 
     def _inline(self, fn: Callable[[Any], Any], items: Sequence[Any], report: Callable) -> list:
-        if not self._inline_ready:
-            self._initializer()
-            self._inline_ready = True
         out = []
-        for item in items:
-            out.append(fn(item))
-            report(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for item in items:
+                out.append(fn(item))
+                report(1)
         return out
 
     def map(

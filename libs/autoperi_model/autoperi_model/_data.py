@@ -16,6 +16,7 @@ from autoperi_model._batch import CrystalBatch, CrystalTable
 log = logging.getLogger(__name__)
 DATA_DIR_ENV = "AUTOPERI_DATA_DIR"
 CACHE_DIR_ENV = "AUTOPERI_CACHE_DIR"
+CACHE_FORMAT = "v1"  # bump when the cached fields change
 
 
 def data_dir() -> Path:
@@ -44,18 +45,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _parse_csv(path: Path) -> tuple[CrystalBatch, list[str]]:
-    """Niggli-reduced crystals (coords wrapped to [0, 1)) and their material ids, in file order."""
-    lattices, fracs, types, ids = [], [], [], []
+def _parse_csv(path: Path) -> CrystalBatch:
+    """Niggli-reduced crystals (coordinates wrapped to [0, 1)), in file order."""
+    lattices, fracs, types = [], [], []
     with path.open(newline="") as fh:
         for row in csv.DictReader(fh):
             struct = Structure.from_str(row["cif"], fmt="cif").get_reduced_structure()
             lattices.append(struct.lattice.matrix)
             fracs.append(struct.frac_coords % 1.0)
             types.append(struct.atomic_numbers)
-            ids.append(str(row.get("material_id", len(ids))))
-    batch = CrystalBatch.from_arrays(lattices, fracs, [list(z) for z in types], torch.float64)
-    return batch, ids
+    return CrystalBatch.from_arrays(lattices, fracs, [list(z) for z in types], torch.float64)
 
 
 def load_split(dataset: str, split: str, root: Path | None = None) -> tuple[CrystalTable, str]:
@@ -66,13 +65,13 @@ def load_split(dataset: str, split: str, root: Path | None = None) -> tuple[Crys
     path = split_path(dataset, split, root)
     version = file_sha256(path)
     cache = Path(os.environ.get(CACHE_DIR_ENV, Path.home() / ".cache" / "autoperi"))
-    cached = cache / f"{dataset}-{split}-{version[:16]}.pt"
+    cached = cache / f"{dataset}-{split}-{version[:16]}-{CACHE_FORMAT}.pt"
     if cached.is_file():
         state = torch.load(cached, weights_only=True)
         batch = CrystalBatch(**state)
     else:
         log.info("parsing %s", path)
-        batch, _ = _parse_csv(path)
+        batch = _parse_csv(path)
         cache.mkdir(parents=True, exist_ok=True)
         torch.save({f: getattr(batch, f) for f in CrystalBatch.__dataclass_fields__}, cached)
     return CrystalTable.from_batch(batch), version

@@ -116,8 +116,11 @@ def bench_sample_cmd(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("reports/bench"),
     n: Annotated[int, typer.Option(min=1, help="Crystals to sample.")] = 256,
     steps: Annotated[int, typer.Option(min=1, help="Integration steps.")] = 50,
+    sampler: Annotated[str, typer.Option(help="euler or heun.")] = "euler",
 ) -> None:
     """Sampling throughput (crystals per second at `steps` steps) -> sample.json / sample.md."""
     from autoperi_model._bench import bench_sample
 
-    console.print_json(data=bench_sample(checkpoint, out, n, steps))
+    if sampler not in ("euler", "heun"):
+        raise typer.BadParameter(f"unknown sampler {sampler!r}; use euler or heun")
+    console.print_json(data=bench_sample(checkpoint, out, n, steps, sampler))

@@ -45,7 +45,9 @@ def _reset_peak() -> bool:
     return True
 
 
-def _ours(data: dict[str, np.ndarray], cutoff: float, batch_size: int) -> Callable[[int, int], tuple]:
+def _ours(
+    data: dict[str, np.ndarray], cutoff: float, batch_size: int
+) -> Callable[[int, int], tuple]:
     import torch
     from periodic import radius_graph
 
@@ -61,7 +63,7 @@ def _ours(data: dict[str, np.ndarray], cutoff: float, batch_size: int) -> Callab
             graph = radius_graph(
                 lattice[b:e], frac[first[b] : first[e]], cutoff, num_atoms=num_atoms[b:e]
             )
-            parts.append((graph.edge_index + int(first[b]), graph.cell_offsets, graph.edge_lengths))
+            parts.append((int(first[b]), graph.edge_index, graph.cell_offsets, graph.edge_lengths))
         return tuple(parts)
 
     return run
@@ -87,11 +89,12 @@ def _pymatgen(data: dict[str, np.ndarray], cutoff: float) -> Callable[[int, int]
 
 
 def _ours_edges(parts: tuple) -> dict[str, np.ndarray]:
+    """Edge arrays in one global atom numbering (shifted after the timed loop, as for pymatgen)."""
     return {
-        "source": np.concatenate([p[0][0].numpy() for p in parts]),
-        "target": np.concatenate([p[0][1].numpy() for p in parts]),
-        "offsets": np.concatenate([p[1].numpy() for p in parts]),
-        "distances": np.concatenate([p[2].numpy() for p in parts]),
+        "source": np.concatenate([p[1][0].numpy() + p[0] for p in parts]),
+        "target": np.concatenate([p[1][1].numpy() + p[0] for p in parts]),
+        "offsets": np.concatenate([p[2].numpy() for p in parts]),
+        "distances": np.concatenate([p[3].numpy() for p in parts]),
     }
 
 
@@ -112,15 +115,20 @@ def measure(side: str, inputs: Path, cutoff: float, batch_size: int, edges_out: 
     run(0, min(_WARMUP_CRYSTALS, len(data["num_atoms"])))
     rss_before = _rss_mb()
     exact_peak = _reset_peak()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     wall, cpu = time.perf_counter(), time.process_time()
     parts = run(0, len(data["num_atoms"]))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    after = resource.getrusage(resource.RUSAGE_SELF)
     peak = _peak_mb()
     edges = _ours_edges(parts) if side == "ours" else _pymatgen_edges(parts, data["num_atoms"])
     np.savez(edges_out, **edges)
     return {
         "seconds": wall,
         "cpu_seconds": cpu,
+        "user_seconds": after.ru_utime - usage.ru_utime,
+        "system_seconds": after.ru_stime - usage.ru_stime,
+        "page_faults": after.ru_minflt - usage.ru_minflt,
         "edges": int(edges["source"].shape[0]),
         "rss_before_mb": round(rss_before, 1),
         "loop_peak_rss_mb": round(peak, 1),

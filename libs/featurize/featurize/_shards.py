@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from periodic import keys, knn_graph, radius_graph
+from periodic import keys, knn_graph, radius_graph, sort_edges
 from xtal import Crystal
 
 from featurize._config import FeaturizerConfig
@@ -49,7 +49,9 @@ def load_shard(path: str | Path) -> dict[str, Any]:
     """Read a shard with ``torch.load(weights_only=True)``; integer tensors come back as int64."""
     shard = torch.load(path, weights_only=True)
     return {
-        name: value.long() if isinstance(value, torch.Tensor) and value.dtype in _INT_TYPES else value
+        name: value.long()
+        if isinstance(value, torch.Tensor) and value.dtype in _INT_TYPES
+        else value
         for name, value in shard.items()
     }
 
@@ -67,11 +69,13 @@ def _properties(crystals: Sequence[Crystal]) -> dict[str, torch.Tensor]:
 
 
 def _graph(shard: dict[str, Any], config: FeaturizerConfig) -> dict[str, torch.Tensor]:
-    """Radius graph at the cutoff, or the K nearest images within it."""
+    """Radius graph at the cutoff (sorted by (i, j, k)), or the K nearest images within it
+    (sorted by source, then nearest first); either way grouped by crystal.
+    """
     args = (shard[keys.LATTICE], shard[keys.FRAC_COORDS])
     num_atoms = shard[keys.NUM_ATOMS]
     if config.max_neighbors is None:
-        graph = radius_graph(*args, config.cutoff, num_atoms=num_atoms)
+        graph = sort_edges(radius_graph(*args, config.cutoff, num_atoms=num_atoms))
     else:
         graph = knn_graph(
             *args, config.max_neighbors, num_atoms=num_atoms, max_radius=config.cutoff

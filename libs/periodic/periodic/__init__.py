@@ -4,6 +4,7 @@ the GemsDiff Lie-algebra basis and periodic radius / kNN graphs. Imports only to
 
 from periodic import keys
 from periodic._batching import BatchLayout, batch_layout
+from periodic._knn import knn_graph
 from periodic._lattice import (
     cart_to_frac,
     cell_heights,
@@ -22,7 +23,7 @@ from periodic._lie import (
     lie_coefficients_to_matrix,
     matrix_to_lie_coefficients,
 )
-from periodic._knn import knn_graph
+from periodic._order import lexsort, sort_edges
 from periodic._radius import PeriodicGraph, edge_vectors, radius_graph
 from periodic._symmat import polar_decomposition, polar_log_stretch, sym_expm, sym_logm
 from periodic._torus import torus_expmap, torus_logmap, wrap, wrap_delta
@@ -42,6 +43,7 @@ __all__ = [
     "keys",
     "knn_graph",
     "lattice_to_params",
+    "lexsort",
     "lie_basis",
     "lie_coefficients_to_matrix",
     "matrix_to_lie_coefficients",
@@ -50,6 +52,7 @@ __all__ = [
     "polar_decomposition",
     "polar_log_stretch",
     "radius_graph",
+    "sort_edges",
     "sym_expm",
     "sym_logm",
     "torus_expmap",

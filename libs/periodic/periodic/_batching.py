@@ -98,4 +98,3 @@ def select_crystals(
     num_atoms = layout.num_atoms[keep]
     sub = batch_layout(layout.lattice[keep], frac_coords[atom_ids], num_atoms=num_atoms)
     return sub, frac_coords[atom_ids], atom_ids
-

@@ -67,12 +67,17 @@ def _expand_lines(
     torch.index_select(lines.source, 0, column, out=index[0])
     torch.index_select(lines.target, 0, column, out=index[1])
     torch.index_select(lines.start, 0, column, out=offsets)
-    inner = offsets[:, lines.inner]
-    inner += torch.arange(column.shape[0], device=column.device)
+    number = torch.arange(column.shape[0], device=column.device)
+    inner = lines.inner.index_select(0, column).add_(number, alpha=3)  # flat (e, inner axis)
+    flat = offsets.view(-1)
+    flat.index_add_(0, inner, number)  # k_inner = start + edge number
     torch.index_select(lines.base, 0, column, out=vectors)
     torch.index_select(lines.axis, 0, column, out=scratch)
-    scratch *= inner.unsqueeze(-1)
+    steps = flat.index_select(0, inner).to(vectors.dtype).unsqueeze(-1).expand(-1, 3)
+    scratch.view(-1).mul_(steps.reshape(-1))  # flat: broadcasting over a trailing 3 is slower
     vectors += scratch
+
+
 def _lattice_points(lines: list[Lines]) -> tuple[Tensor, Tensor, Tensor]:
     """Crystal (M,), offset k (M, 3) and vector (M, 3) of each lattice point 0 < |k @ L| < r."""
     parts = []

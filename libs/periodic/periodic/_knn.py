@@ -14,6 +14,7 @@ from torch import Tensor
 
 from periodic._batching import BatchLayout, batch_layout, select_crystals
 from periodic._lattice import volume
+from periodic._order import lexsort
 from periodic._radius import PeriodicGraph, cutoff_per_crystal, edge_vectors, find_edges
 
 TIE_RESOLUTION = 1e-9  # Angstrom: distances closer than this are ties, broken by (j, k)
@@ -91,12 +92,31 @@ def _nearest_first(
 ) -> Tensor:
     """Indices of the k best edges per source, sorted by (source, rounded distance, j, image)."""
     rounded = torch.round(lengths / TIE_RESOLUTION).long()
-    keys = [offsets[:, 2], offsets[:, 1], offsets[:, 0], edge_index[1], rounded, edge_index[0]]
-    order = torch.arange(lengths.shape[0], device=lengths.device)
-    for key in keys:  # least significant first; stable sorts keep the earlier keys' order
-        order = order[torch.sort(key[order], stable=True).indices]
+    order = lexsort([*_tie_keys(edge_index[1], offsets), *_rank_keys(edge_index[0], rounded)])
     src = edge_index[0, order]
     counts = torch.bincount(src, minlength=n_atoms)
     first = torch.cumsum(counts, 0) - counts
     rank = torch.arange(order.shape[0], device=src.device) - first.index_select(0, src)
     return order[rank < k]
+
+
+def _tie_keys(target: Tensor, offsets: Tensor) -> list[Tensor]:
+    """Keys for (j, k_a, k_b, k_c), least significant first: one packed key when it fits int64."""
+    if target.numel() == 0:
+        return [target]
+    reach = int(offsets.abs().max()) + 1
+    width = 2 * reach + 1
+    if (int(target.max()) + 1) * width**3 < 2**62:
+        shifted = offsets + reach
+        return [((target * width + shifted[:, 0]) * width + shifted[:, 1]) * width + shifted[:, 2]]
+    return [offsets[:, 2], offsets[:, 1], offsets[:, 0], target]
+
+
+def _rank_keys(source: Tensor, rounded: Tensor) -> list[Tensor]:
+    """Keys for (i, rounded distance), least significant first: packed when it fits int64."""
+    if source.numel() == 0:
+        return [source]
+    span = int(rounded.max()) + 1
+    if (int(source.max()) + 1) * span < 2**62:
+        return [source * span + rounded]
+    return [rounded, source]

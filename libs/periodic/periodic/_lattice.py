@@ -73,7 +73,9 @@ def per_atom_lattice(lattice: Tensor, batch: Tensor | None) -> Tensor:
     """
     if batch is None:
         if lattice.shape != (3, 3):
-            raise ValueError(f"a batch index is needed for lattices of shape {tuple(lattice.shape)}")
+            raise ValueError(
+                f"a batch index is needed for lattices of shape {tuple(lattice.shape)}"
+            )
         return lattice
     return lattice.index_select(0, batch)
 
@@ -92,4 +94,3 @@ def frac_to_cart(frac_coords: Tensor, lattice: Tensor, batch: Tensor | None = No
 def cart_to_frac(cart_coords: Tensor, lattice: Tensor, batch: Tensor | None = None) -> Tensor:
     """Fractional coordinates ``X = R @ L^-1`` per crystal: ``(N, 3)`` (inverse of frac_to_cart)."""
     return frac_to_cart(cart_coords, torch.linalg.inv(lattice), batch)
-

@@ -40,7 +40,7 @@ def lie_basis(dtype: torch.dtype = torch.float64, device: torch.device | None = 
 
 
 def lie_coefficients_to_matrix(coefficients: Tensor, generators: slice = SYMMETRIC) -> Tensor:
-    """``sum_i c_i pi_i``: coefficients ``(..., k)`` over ``generators`` -> matrices ``(..., 3, 3)``."""
+    """``sum_i c_i pi_i``: coefficients ``(..., k)`` over ``generators`` -> ``(..., 3, 3)``."""
     basis = lie_basis(coefficients.dtype, coefficients.device)[generators]
     return torch.einsum("...k,kij->...ij", coefficients, basis)
 

@@ -86,7 +86,7 @@ def find_edges(layout: BatchLayout, frac_coords: Tensor, cutoff: float | Tensor)
 
 
 def cutoff_per_crystal(cutoff: float | Tensor, n_crystals: int) -> Tensor:
-    """Cutoffs as a float64 ``(B,)`` tensor; raises ValueError unless all are positive and finite."""
+    """Cutoffs as a float64 ``(B,)`` tensor; ValueError unless all are positive and finite."""
     radii = torch.as_tensor(cutoff, dtype=torch.float64).detach().cpu().expand(n_crystals)
     if not bool(torch.isfinite(radii).all() & (radii > 0).all()):
         raise ValueError(f"the cutoff must be positive and finite, got {cutoff}")
@@ -99,7 +99,9 @@ def _tracked_vectors(layout: BatchLayout, frac: Tensor, edges: Edges) -> tuple[T
     """
     forward, own = slice(0, edges.num_forward), slice(2 * edges.num_forward, None)
     (vec_f, len_f), (vec_s, len_s) = (
-        edge_vectors(layout.lattice, frac, edges.edge_index[:, s], edges.cell_offsets[s], layout.batch)
+        edge_vectors(
+            layout.lattice, frac, edges.edge_index[:, s], edges.cell_offsets[s], layout.batch
+        )
         for s in (forward, own)
     )
     return torch.cat([vec_f, -vec_f, vec_s]), torch.cat([len_f, len_f, len_s])

@@ -19,6 +19,7 @@ Work is vectorised over all pairs in chunks small enough to stay in cache. Decis
 ``|v| = r`` within rounding (~1e-12 A) may go either way.
 """
 
+import itertools
 from typing import NamedTuple
 
 import torch
@@ -28,9 +29,9 @@ from periodic._batching import BatchLayout, segment_arange
 from periodic._lattice import cell_heights
 
 _BOX_SLACK = 1e-9  # fractional widening of the (k_a, k_b) box; the line intervals are exact
-# Lines per chunk: the per-line arrays then stay in a CPU core's L2 cache, measured 2-3x faster
-# than chunks four times larger.
-_LINES_PER_CHUNK = 1 << 15
+# Lines per chunk: per-line float64 arrays stay under 128 KB, in cache and below glibc's mmap
+# threshold (larger temporaries are mapped afresh and page-fault on every use).
+_LINES_PER_CHUNK = 12_000
 # Axis orders (a, b, c) that put lattice axis 0, 1 or 2 last, as the direction of the lines.
 _CYCLES = ((1, 2, 0), (2, 0, 1), (0, 1, 2))
 
@@ -40,11 +41,20 @@ class Lines(NamedTuple):
 
     source: Tensor  # (C,) int64 | atom i
     target: Tensor  # (C,) int64 | atom j
-    start: Tensor  # (C, 3) int64 | image k of the line's first edge, minus that edge's number
+    start: Tensor  # (C, 3) int64 | image k of the line's first edge; k_inner minus its edge number
     count: Tensor  # (C,) int64 | images inside the sphere (>= 1)
-    inner: int  # lattice axis along which the line runs
+    inner: Tensor  # (C,) int64 | lattice axis along which the line runs
     base: Tensor  # (C, 3) float64 | Cartesian vector of the line's image with k_inner = 0
     axis: Tensor  # (C, 3) float64 | lattice vector along the line
+
+
+class _Frame(NamedTuple):
+    """Each crystal's lattice in its search axis order (lines along the last axis)."""
+
+    order: Tensor  # (B, 3) int64 | lattice axis of search axes a, b, c
+    back: Tensor  # (B, 3) int64 | search axis of lattice axes 0, 1, 2
+    rows: Tensor  # (B, 3, 3) float64 | lattice rows in search order
+    heights: Tensor  # (B, 3) float64 | cell heights in search order
 
 
 def crystal_heights(lattice: Tensor) -> Tensor:
@@ -61,30 +71,33 @@ def crystal_heights(lattice: Tensor) -> Tensor:
 def search_pairs(
     layout: BatchLayout, frac_coords: Tensor, radii: Tensor, heights: Tensor
 ) -> list[Lines]:
-    """Lines of all pairs i < j of each crystal, cutoffs ``radii (B,)`` (float64)."""
-    lat = layout.lattice.detach().to(torch.float64)
-    frac = [column.contiguous() for column in frac_coords.detach().to(torch.float64).unbind(-1)]
+    """Lines of all pairs i < j of each crystal, cutoffs ``radii (B,)`` (float64); each crystal
+    searches along its axis of smallest height.
+    """
+    frame = _frame(layout.lattice, heights, torch.argmin(heights, dim=-1))
+    frac = frac_coords.detach().to(torch.float64)
+    frac = frac.gather(1, frame.order.index_select(0, layout.batch))  # (N, 3) in search order
+    columns = [column.contiguous() for column in frac.unbind(-1)]
     src, position = segment_arange(_later_atoms(layout))  # pairs i < j, sorted
     dst = src + 1 + position
-    crystal = layout.batch.index_select(0, src)
-    pair_axis = torch.argmin(heights, dim=-1).index_select(0, crystal)
-    lines = []
-    for axis, cycle in enumerate(_CYCLES):
-        chosen = torch.nonzero(pair_axis == axis).squeeze(-1)
-        if chosen.numel():
-            pairs = [index.index_select(0, chosen) for index in (src, dst, crystal)]
-            delta = [x.index_select(0, pairs[1]) - x.index_select(0, pairs[0]) for x in frac]
-            lines += _search(*pairs, delta, lat, heights, radii, cycle)
-    return lines
+    delta = [x.index_select(0, dst) - x.index_select(0, src) for x in columns]
+    return _search(src, dst, layout.batch.index_select(0, src), delta, frame, radii)
 
 
 @torch.no_grad()
 def search_lattice_points(lattice: Tensor, radii: Tensor, heights: Tensor) -> list[Lines]:
     """Lines through the lattice points of each crystal (the origin included), ``radii (B,)``."""
-    lat = lattice.detach().to(torch.float64)
-    crystals = torch.arange(lat.shape[0], device=lat.device)
-    origin = [torch.zeros(lat.shape[0], dtype=torch.float64, device=lat.device)] * 3
-    return _search(crystals, crystals, crystals, origin, lat, heights, radii, _CYCLES[2])
+    crystals = torch.arange(lattice.shape[0], device=lattice.device)
+    frame = _frame(lattice, heights, torch.full_like(crystals, 2))
+    origin = [torch.zeros(lattice.shape[0], dtype=torch.float64, device=lattice.device)] * 3
+    return _search(crystals, crystals, crystals, origin, frame, radii)
+
+
+def _frame(lattice: Tensor, heights: Tensor, inner: Tensor) -> _Frame:
+    """Search frames with lines along lattice axis ``inner (B,)`` of each crystal."""
+    order = torch.tensor(_CYCLES, device=lattice.device).index_select(0, inner)
+    rows = lattice.detach().to(torch.float64).gather(1, order.unsqueeze(-1).expand(-1, -1, 3))
+    return _Frame(order, torch.argsort(order, dim=-1), rows, heights.gather(1, order))
 
 
 def _later_atoms(layout: BatchLayout) -> Tensor:
@@ -99,25 +112,22 @@ def _search(
     dst: Tensor,
     crystal: Tensor,
     delta: list[Tensor],
-    lat: Tensor,
-    heights: Tensor,
+    frame: _Frame,
     radii: Tensor,
-    cycle: tuple[int, int, int],
 ) -> list[Lines]:
-    """Lines of pairs with fractional differences ``delta`` (3 x (P,)), along lattice axis
-    ``cycle[2]``, chunk by chunk.
+    """Lines of pairs with fractional differences ``delta`` (3 x (P,), search order), chunk by
+    chunk.
     """
-    ia, ib, ic = cycle
-    reach = radii.unsqueeze(-1) / heights  # (B, 3)
-    reach_a = reach[:, ia].index_select(0, crystal)
-    reach_b = reach[:, ib].index_select(0, crystal)
-    low_a = torch.ceil(-reach_a - delta[ia] - _BOX_SLACK)
-    count_a = (torch.floor(reach_a - delta[ia] + _BOX_SLACK) - low_a + 1.0).clamp_min_(0.0)
-    low_b = torch.ceil(-reach_b - delta[ib] - _BOX_SLACK)
-    count_b = (torch.floor(reach_b - delta[ib] + _BOX_SLACK) - low_b + 1.0).clamp_min_(0.0)
-    fa0, fb0, dc = delta[ia] + low_a, delta[ib] + low_b, delta[ic]
+    reach = radii.unsqueeze(-1) / frame.heights  # (B, 3)
+    reach_a = reach[:, 0].index_select(0, crystal)
+    reach_b = reach[:, 1].index_select(0, crystal)
+    low_a = torch.ceil(-reach_a - delta[0] - _BOX_SLACK)
+    count_a = (torch.floor(reach_a - delta[0] + _BOX_SLACK) - low_a + 1.0).clamp_min_(0.0)
+    low_b = torch.ceil(-reach_b - delta[1] - _BOX_SLACK)
+    count_b = (torch.floor(reach_b - delta[1] + _BOX_SLACK) - low_b + 1.0).clamp_min_(0.0)
+    fa0, fb0, dc = delta[0] + low_a, delta[1] + low_b, delta[2]
     paa, pab, pbb, t_a, t_b, inv_c2, r2 = (
-        row.index_select(0, crystal) for row in _geometry(lat, radii, cycle)
+        row.index_select(0, crystal) for row in _geometry(frame.rows, radii)
     )
     # The line (step_a, step_b) of the box has centre c0 - step_a t_a - step_b t_b and
     # half^2 = h0 + step_a (ha + haa step_a + hab step_b) + step_b (hb + hbb step_b).
@@ -126,21 +136,25 @@ def _search(
     ha = -(2.0 * paa * fa0 + pab * fb0) * inv_c2
     hb = -(pab * fa0 + 2.0 * pbb * fb0) * inv_c2
     quadratic = [-paa * inv_c2, -pab * inv_c2, -pbb * inv_c2]
-    table = [src, dst, crystal, low_a, low_b, fa0, fb0, dc]
-    table += [count_b, centre0, t_a, t_b, h0, ha, hb, *quadratic]
-    frame = lat[:, list(cycle)].reshape(-1, 9)  # (B, 9): rows a, b, c in search order
+    per_pair = [src, dst, crystal, low_a, low_b, fa0, fb0, dc]
+    per_line = [count_b, centre0, t_a, t_b, h0, ha, hb, *quadratic]
     columns = (count_a * count_b).long()
     return [
-        _lines(columns[chunk], [field[chunk] for field in table], frame, cycle)
+        _lines(
+            columns[chunk],
+            [field[chunk] for field in per_pair],
+            [field[chunk] for field in per_line],
+            frame,
+        )
         for chunk in _chunks(columns, _LINES_PER_CHUNK)
     ]
 
 
-def _geometry(lat: Tensor, radii: Tensor, cycle: tuple[int, int, int]) -> list[Tensor]:
+def _geometry(rows: Tensor, radii: Tensor) -> list[Tensor]:
     """Per crystal (B,) each: paa, pab, pbb with ``|w|^2 = f_a^2 paa + f_a f_b pab + f_b^2 pbb``,
     ``t_a``, ``t_b``, ``1 / |c|^2`` and ``r^2`` (see the module docstring).
     """
-    a, b, c = (lat[:, axis] for axis in cycle)
+    a, b, c = rows.unbind(1)
     inv_c2 = 1.0 / (c * c).sum(-1)
     t_a, t_b = (a * c).sum(-1) * inv_c2, (b * c).sum(-1) * inv_c2
     normal_a, normal_b = a - t_a.unsqueeze(-1) * c, b - t_b.unsqueeze(-1) * c
@@ -158,40 +172,46 @@ def _chunks(sizes: Tensor, budget: int) -> list[slice]:
     marks = torch.arange(1, n_chunks, device=sizes.device) * budget
     cuts = torch.searchsorted(cumulative, marks, right=True).tolist()
     edges = sorted({0, *[max(c, 1) for c in cuts], sizes.numel()})
-    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return [slice(a, b) for a, b in itertools.pairwise(edges)]
 
 
-def _lines(
-    columns: Tensor, table: list[Tensor], frame: Tensor, cycle: tuple[int, int, int]
-) -> Lines:
-    """The (k_a, k_b) lines of a chunk of pairs that meet the sphere, and their k_c intervals."""
+def _lines(columns: Tensor, per_pair: list[Tensor], per_line: list[Tensor], frame: _Frame) -> Lines:
+    """The (k_a, k_b) lines of a chunk of pairs that meet the sphere, and their k_c intervals.
+
+    ``per_line`` holds the (P,) terms of the line search, gathered to every line; the others are
+    gathered only for the lines that meet the sphere.
+    """
     col_pair, position = segment_arange(columns)  # (C,)
-    src, dst, crystal, low_a, low_b, fa0, fb0, dc, *line_terms = table
+    src, dst, crystal, low_a, low_b, fa0, fb0, dc = per_pair
     count_b, centre0, t_a, t_b, h0, ha, hb, haa, hab, hbb = (
-        field.index_select(0, col_pair) for field in line_terms
+        field.index_select(0, col_pair) for field in per_line
     )
     position = position.to(torch.float64)
-    step_a = torch.floor((position + 0.5) / count_b)
-    step_b = position - step_a * count_b
-    centre = centre0 - step_a * t_a - step_b * t_b
-    half2 = h0 + step_a * (ha + haa * step_a + hab * step_b) + step_b * (hb + hbb * step_b)
-    half = torch.sqrt(half2.clamp_min_(0.0))
-    low_c = torch.floor(centre - half) + 1.0
-    count = (torch.ceil(centre + half) - low_c).clamp_min_(0.0)
+    step_a = (position + 0.5).div_(count_b).floor_()
+    step_b = torch.addcmul(position, step_a, count_b, value=-1.0)
+    centre = torch.addcmul(centre0, step_a, t_a, value=-1.0).addcmul_(step_b, t_b, value=-1.0)
+    slope = torch.addcmul(ha, haa, step_a).addcmul_(hab, step_b)
+    half = torch.addcmul(h0, step_a, slope).addcmul_(step_b, torch.addcmul(hb, hbb, step_b))
+    half = half.clamp_min_(0.0).sqrt_()
+    low_c = torch.sub(centre, half).floor_().add_(1.0)
+    count = torch.add(centre, half).ceil_().sub_(low_c).clamp_min_(0.0)
     keep = torch.nonzero(count).squeeze(-1)
     pair = col_pair.index_select(0, keep)
     step_a, step_b, low_c, count = (x.index_select(0, keep) for x in (step_a, step_b, low_c, count))
-    first = torch.cumsum(count, 0) - count
-    searched = (
-        low_a.index_select(0, pair) + step_a,
-        low_b.index_select(0, pair) + step_b,
-        low_c - first,
-    )
-    start = torch.stack([searched[cycle.index(axis)] for axis in range(3)], dim=-1).long()
-    f_a = fa0.index_select(0, pair) + step_a
-    f_b = fb0.index_select(0, pair) + step_b
-    rows = frame.index_select(0, crystal.index_select(0, pair))  # (C, 9): a, b, c
-    base = f_a.unsqueeze(-1) * rows[:, 0:3] + f_b.unsqueeze(-1) * rows[:, 3:6]
-    base += dc.index_select(0, pair).unsqueeze(-1) * rows[:, 6:9]
+    line_crystal = crystal.index_select(0, pair)
+    searched = torch.stack(
+        [
+            low_a.index_select(0, pair).add_(step_a),
+            low_b.index_select(0, pair).add_(step_b),
+            low_c.sub_(torch.cumsum(count, 0).sub_(count)),
+        ],
+        dim=-1,
+    ).long()
+    start = searched.gather(1, frame.back.index_select(0, line_crystal))  # lattice axis order
+    rows = frame.rows.index_select(0, line_crystal)  # (C, 3, 3): a, b, c
+    base = fa0.index_select(0, pair).add_(step_a).unsqueeze(-1) * rows[:, 0]
+    base.addcmul_(fb0.index_select(0, pair).add_(step_b).unsqueeze(-1), rows[:, 1])
+    base.addcmul_(dc.index_select(0, pair).unsqueeze(-1), rows[:, 2])
+    inner = frame.order[:, 2].index_select(0, line_crystal)
     source, target = src.index_select(0, pair), dst.index_select(0, pair)
-    return Lines(source, target, start, count.long(), cycle[2], base, rows[:, 6:9])
+    return Lines(source, target, start, count.long(), inner, base, rows[:, 2])

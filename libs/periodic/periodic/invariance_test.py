@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from periodic import knn_graph, params_to_lattice, radius_graph, wrap
+from periodic import edge_vectors, knn_graph, params_to_lattice, radius_graph, wrap
 
 SEEDS = range(8)
 CUTOFF = 4.5
@@ -52,7 +52,10 @@ def _untied_k(lattice: torch.Tensor, frac: torch.Tensor, start: int = 12) -> int
     of the tied images, which change under relabelling; invariance holds when no tie is cut.
     """
     graph = radius_graph(lattice, frac, 12.0)
-    rows = [np.sort(graph.edge_lengths[graph.edge_index[0] == i].detach().numpy()) for i in range(len(frac))]
+    rows = [
+        np.sort(graph.edge_lengths[graph.edge_index[0] == i].detach().numpy())
+        for i in range(len(frac))
+    ]
     k = start
     while any(row[k] - row[k - 1] < 1e-6 for row in rows):
         k += 1
@@ -117,14 +120,15 @@ def test_batch_equals_single_crystals(kind: str) -> None:
         if kind == "radius"
         else knn_graph(lattice, frac, 12, num_atoms=num_atoms)
     )
-    singles = [
-        radius_graph(lat, f, CUTOFF) if kind == "radius" else knn_graph(lat, f, 12)
-        for lat, f in crystals
-    ]
-    first = torch.cumsum(num_atoms, 0) - num_atoms
-    expected = torch.cat([g.edge_index + s for g, s in zip(singles, first, strict=True)], 1)
-    assert torch.equal(batched.edge_index, expected)
-    assert torch.equal(batched.cell_offsets, torch.cat([g.cell_offsets for g in singles]))
+    first = np.cumsum([0, *num_atoms.tolist()])
+    for (lat, f), start, stop in zip(crystals, first[:-1], first[1:], strict=True):
+        single = radius_graph(lat, f, CUTOFF) if kind == "radius" else knn_graph(lat, f, 12)
+        mine = (batched.edge_index[0] >= start) & (batched.edge_index[0] < stop)
+        part = batched._replace(
+            edge_index=batched.edge_index[:, mine] - int(start),
+            edge_vectors=batched.edge_vectors[mine],
+        )
+        _assert_same(_signature(part), _signature(single))
 
 
 def test_gradcheck_distances_wrt_lattice_and_coordinates(kind: str) -> None:
@@ -139,7 +143,10 @@ def test_gradcheck_distances_wrt_lattice_and_coordinates(kind: str) -> None:
 
 def test_float32_inputs_give_the_float64_edge_set() -> None:
     lattice, frac = _crystal(5)
-    g64, g32 = radius_graph(lattice, frac, CUTOFF), radius_graph(lattice.float(), frac.float(), CUTOFF)
+    g64, g32 = (
+        radius_graph(lattice, frac, CUTOFF),
+        radius_graph(lattice.float(), frac.float(), CUTOFF),
+    )
     assert torch.equal(g64.edge_index, g32.edge_index)
     assert g32.edge_vectors.dtype == torch.float32
     torch.testing.assert_close(g32.edge_lengths.double(), g64.edge_lengths, atol=1e-5, rtol=0)
@@ -158,3 +165,19 @@ def test_empty_crystal_and_errors() -> None:
         radius_graph(torch.zeros(3, 3, dtype=torch.float64), frac, CUTOFF)
     with pytest.raises(ValueError, match="sum to"):
         radius_graph(lattices, frac, CUTOFF, num_atoms=torch.tensor([1, 1]))
+
+
+def test_vectors_agree_with_indices_offsets_and_grad_mode() -> None:
+    lattice, frac = _crystal(6)
+    plain = radius_graph(lattice, frac, 7.0)
+    batch = torch.zeros(frac.shape[0], dtype=torch.long)
+    vectors, lengths = edge_vectors(
+        lattice.unsqueeze(0), frac, plain.edge_index, plain.cell_offsets, batch
+    )
+    torch.testing.assert_close(plain.edge_vectors, vectors, atol=1e-12, rtol=0)
+    torch.testing.assert_close(plain.edge_lengths, lengths, atol=1e-12, rtol=0)
+    tracked = radius_graph(lattice.clone().requires_grad_(), frac, 7.0)
+    assert torch.equal(tracked.edge_index, plain.edge_index)
+    torch.testing.assert_close(
+        tracked.edge_vectors.detach(), plain.edge_vectors, atol=1e-12, rtol=0
+    )

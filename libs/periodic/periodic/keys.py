@@ -7,9 +7,13 @@ Every module (featuriser, model, services) refers to fields through these consta
 from typing import Final
 
 # --- per crystal -------------------------------------------------------------------------------
-LATTICE: Final[str] = "lattice"  # (B, 3, 3) float | rows are the lattice vectors a, b, c in Angstrom
+LATTICE: Final[str] = (
+    "lattice"  # (B, 3, 3) float | rows are the lattice vectors a, b, c in Angstrom
+)
 NUM_ATOMS: Final[str] = "num_atoms"  # (B,) int64 | atoms in each crystal
-LATTICE_PARAMS: Final[str] = "lattice_params"  # (B, 6) float | a, b, c (A), alpha, beta, gamma (deg)
+LATTICE_PARAMS: Final[str] = (
+    "lattice_params"  # (B, 6) float | a, b, c (A), alpha, beta, gamma (deg)
+)
 VOLUME: Final[str] = "volume"  # (B,) float | cell volume |det L| in A^3
 CRYSTAL_HASH: Final[str] = "crystal_hash"  # (B,) list[str] | Crystal.content_hash() of each crystal
 CRYSTAL_ID: Final[str] = "crystal_id"  # (B,) list[str] | record id (e.g. material_id)

@@ -61,7 +61,9 @@ def test_knn_matches_brute_force(case: tuple[Structure, int, float | None]) -> N
 
 def test_every_atom_has_k_edges_nearest_first() -> None:
     structure = _cases()[1][0]
-    graph = knn_graph(torch.tensor(structure.lattice.matrix), torch.tensor(structure.frac_coords), 9)
+    graph = knn_graph(
+        torch.tensor(structure.lattice.matrix), torch.tensor(structure.frac_coords), 9
+    )
     degree = torch.bincount(graph.edge_index[0], minlength=len(structure))
     assert bool((degree == 9).all())
     lengths = graph.edge_lengths.view(len(structure), 9)

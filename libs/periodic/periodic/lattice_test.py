@@ -63,7 +63,9 @@ def test_frac_cart_roundtrip_batched(parameters: np.ndarray) -> None:
     batch = torch.repeat_interleave(torch.arange(10), torch.tensor(num_atoms))
     frac = rng.uniform(-1, 2, size=(int(num_atoms.sum()), 3))
     cart = frac_to_cart(torch.tensor(frac), torch.tensor(mats), batch)
-    ref = np.stack([Lattice(mats[b]).get_cartesian_coords(f) for f, b in zip(frac, batch)])
+    ref = np.stack(
+        [Lattice(mats[b]).get_cartesian_coords(f) for f, b in zip(frac, batch, strict=True)]
+    )
     np.testing.assert_allclose(cart.numpy(), ref, atol=1e-12)
     back = cart_to_frac(cart, torch.tensor(mats), batch)
     np.testing.assert_allclose(back.numpy(), frac, atol=1e-12)

@@ -79,7 +79,9 @@ def _structure(lengths, angles, n_atoms: int, rng: np.random.Generator) -> Struc
 
 
 def hard_cases() -> list[tuple[str, Structure, float]]:
-    """Skewed (20-160 degrees), needle, slab and one-atom cells; cutoffs up to 3x the longest edge."""
+    """Skewed (20-160 degrees), needle, slab and one-atom cells; cutoffs up to 3x the longest
+    edge.
+    """
     rng = np.random.default_rng(2024)
     cases = []
     for n in range(40):
@@ -124,9 +126,7 @@ def test_cutoff_three_times_longest_edge_reaches_far_images() -> None:
     graph = radius_graph(torch.tensor(structure.lattice.matrix), torch.zeros(1, 3).double(), 6.5)
     assert int(graph.cell_offsets.abs().max()) == 3  # images 3 cells away, beyond {-1, 0, 1}
     lattice_points = sum(
-        1
-        for k in np.ndindex(7, 7, 7)
-        if 0 < np.linalg.norm((np.array(k) - 3) * 2.0) < 6.5
+        1 for k in np.ndindex(7, 7, 7) if 0 < np.linalg.norm((np.array(k) - 3) * 2.0) < 6.5
     )
     assert graph.edge_index.shape[1] == lattice_points
     assert bool((graph.edge_index[0] == graph.edge_index[1]).all())  # only self-images

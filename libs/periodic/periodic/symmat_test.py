@@ -54,7 +54,9 @@ def test_logm_matches_scipy() -> None:
 
 def test_expm_logm_on_degenerate_matrices_match_scipy() -> None:
     for sym in _degenerate_symmetric():
-        np.testing.assert_allclose(sym_expm(sym).numpy(), scipy.linalg.expm(sym.numpy()), atol=1e-12)
+        np.testing.assert_allclose(
+            sym_expm(sym).numpy(), scipy.linalg.expm(sym.numpy()), atol=1e-12
+        )
     for spd in _degenerate_spd():
         ref = scipy.linalg.logm(spd.numpy()).real
         np.testing.assert_allclose(sym_logm(spd).numpy(), ref, atol=1e-12)

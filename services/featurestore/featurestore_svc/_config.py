@@ -1,0 +1,66 @@
+"""Featuriser configs from requests: validated, canonicalised and hashed; dataset naming."""
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+from featurize import FeaturizerConfig
+from svc_kit import InvalidInput
+
+FEATURIZERS = ("periodic",)  # names this service builds (the featurize library's featuriser)
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """A featuriser config as the server understood it."""
+
+    name: str
+    config: FeaturizerConfig
+    canonical_json: str
+    config_hash: str
+
+
+def resolve_config(name: str, params_json: str) -> ResolvedConfig:
+    """Parse `params_json` into the featuriser's config (defaults filled in); unknown keys or
+    bad values are InvalidInput. An empty name means "periodic"."""
+    name = name or FEATURIZERS[0]
+    if name not in FEATURIZERS:
+        raise InvalidInput(f"unknown featuriser {name!r}; known: {', '.join(FEATURIZERS)}")
+    try:
+        params = json.loads(params_json or "{}")
+    except ValueError as exc:
+        raise InvalidInput(f"params_json is not valid JSON: {exc}") from None
+    if not isinstance(params, dict):
+        raise InvalidInput("params_json must be a JSON object")
+    unknown = sorted(set(params) - {f.name for f in fields(FeaturizerConfig)})
+    if unknown:
+        raise InvalidInput(f"unknown featuriser parameter(s): {', '.join(unknown)}")
+    try:
+        config = FeaturizerConfig(**_typed(params))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"invalid featuriser parameters: {exc}") from None
+    canonical = json.dumps(asdict(config), sort_keys=True, separators=(",", ":"))
+    return ResolvedConfig(name, config, canonical, config.config_hash())
+
+
+def _typed(params: dict) -> dict:
+    """Parameters with JSON numbers coerced to the config's types (5 and 5.0 are one cutoff)."""
+    out = dict(params)
+    for name, kind in (("cutoff", float), ("max_neighbors", int), ("shard_size", int)):
+        value = out.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or kind(value) != value:
+            raise InvalidInput(
+                f"featuriser parameter {name} must be a {kind.__name__}, got {value!r}"
+            )
+        out[name] = kind(value)
+    if not isinstance(out.get("canonical", True), bool):
+        raise InvalidInput("featuriser parameter canonical must be true or false")
+    return out
+
+
+def repo_name(dataset: str) -> str:
+    """The storage repository of a dataset, as the ingest service names it ('_' -> '--')."""
+    if not dataset or "--" in dataset or dataset != dataset.lower():
+        raise InvalidInput(f"invalid dataset name {dataset!r}")
+    return dataset.replace("_", "--")

@@ -1,0 +1,65 @@
+"""`create_server(settings, deps)`: the featurestore gRPC server over injected stores."""
+
+from dataclasses import dataclass
+
+import grpc
+from autoperi.featurestore.v1 import featurestore_pb2, featurestore_pb2_grpc
+from storage import (
+    InvalidKey,
+    ObjectStore,
+    RefNotFound,
+    RepositoryNotFound,
+    VersionStore,
+    open_object_store,
+    open_version_store,
+)
+from svc_kit import ServiceServer, build_server
+
+from featurestore_svc._core import FeatureStoreCore
+from featurestore_svc._servicer import FeatureStoreServicer
+from featurestore_svc._settings import FeatureStoreSettings
+
+SERVICE_NAME = featurestore_pb2.DESCRIPTOR.services_by_name["FeatureStoreService"].full_name
+ERROR_MAP = {
+    InvalidKey: grpc.StatusCode.INVALID_ARGUMENT,
+    RepositoryNotFound: grpc.StatusCode.NOT_FOUND,
+    RefNotFound: grpc.StatusCode.NOT_FOUND,
+}
+
+
+@dataclass(frozen=True)
+class FeatureStoreDeps:
+    """The stores: objects (features are written here) and dataset versions (read)."""
+
+    objects: ObjectStore
+    versions: VersionStore
+
+    @classmethod
+    def from_settings(cls, settings: FeatureStoreSettings) -> "FeatureStoreDeps":
+        """Open the stores named by `settings.storage_uri`."""
+        return cls(
+            open_object_store(settings.storage_uri), open_version_store(settings.storage_uri)
+        )
+
+
+def create_server(settings: FeatureStoreSettings, deps: FeatureStoreDeps) -> ServiceServer:
+    """Build (not start) the featurestore server; `server.core` is its FeatureStoreCore."""
+    core = FeatureStoreCore(
+        deps.objects,
+        deps.versions,
+        max_builds=settings.max_concurrent_builds,
+        lease_s=settings.build_lease_s,
+    )
+    server = build_server(
+        settings,
+        [
+            (
+                featurestore_pb2_grpc.add_FeatureStoreServiceServicer_to_server,
+                FeatureStoreServicer(core),
+            )
+        ],
+        [SERVICE_NAME],
+        error_map=ERROR_MAP,
+    )
+    server.core = core  # type: ignore[attr-defined]
+    return server

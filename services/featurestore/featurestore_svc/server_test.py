@@ -1,0 +1,172 @@
+"""The featurestore over a real socket: shards equal the featuriser's, one build per key."""
+
+import hashlib
+import json
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import grpc
+import numpy as np
+import pytest
+import torch
+from autoperi.common.v1 import common_pb2
+from autoperi.featurestore.v1 import featurestore_pb2 as pb
+from autoperi.featurestore.v1 import featurestore_pb2_grpc
+from featurize import FeaturizerConfig, featurize_split, load_shard
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ingest_svc.testing import serving
+
+from featurestore_svc import (
+    SERVICE_NAME,
+    FeatureStoreCore,
+    FeatureStoreDeps,
+    FeatureStoreSettings,
+    create_server,
+)
+from featurestore_svc.conftest import NUM_CRYSTALS
+
+PARAMS = json.dumps({"cutoff": 5.0, "shard_size": 20})
+
+
+@pytest.fixture
+def server(stores):
+    objects, versions, _ = stores
+    settings = FeatureStoreSettings(host="127.0.0.1", port=0, log_json=False)
+    with serving(lambda: create_server(settings, FeatureStoreDeps(objects, versions))) as srv:
+        yield srv
+
+
+def _request(dataset="mp20-small", params=PARAMS, kinds=()):
+    return pb.BuildFeaturesRequest(
+        dataset=common_pb2.DatasetRef(dataset=dataset),
+        featurizer=pb.FeaturizerConfig(name="periodic", params_json=params),
+        kinds=list(kinds),
+    )
+
+
+def _build(address, request):
+    with grpc.insecure_channel(address) as channel:
+        stub = featurestore_pb2_grpc.FeatureStoreServiceStub(channel)
+        events = list(stub.BuildFeatures(request, timeout=600))
+    assert all(e.HasField("progress") for e in events[:-1])
+    return events[-1].feature_set
+
+
+def read_verified(shard) -> bytes:
+    """The shard's bytes from its file:// URI, checked against its sha256."""
+    data = Path(urlsplit(shard.object.uri).path).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == shard.object.sha256
+    assert len(data) == shard.object.size_bytes
+    return data
+
+
+def assert_same_shards(served, direct_paths, tmp_path):
+    """Served shards hold what the featuriser writes for the same crystals."""
+    assert len(served) == len(direct_paths)
+    for index, (shard, path) in enumerate(zip(served, direct_paths, strict=True)):
+        local = tmp_path / f"served-{index}.pt"
+        local.write_bytes(read_verified(shard))
+        got, want = load_shard(local), load_shard(path)
+        assert got.keys() == want.keys()
+        for key, value in want.items():
+            if isinstance(value, torch.Tensor):
+                assert torch.allclose(got[key].double(), value.double(), atol=1e-8), key
+            elif isinstance(value, dict):
+                for name in value:
+                    assert torch.allclose(got[key][name], value[name], equal_nan=True)
+            else:
+                assert got[key] == value, key
+
+
+def test_shards_equal_the_featuriser_and_statistics_match_pymatgen(server, mp20_subset, tmp_path):
+    feature_set = _build(server.address, _request())
+    shards, stats = feature_set.artifacts
+    assert shards.state == pb.BUILD_STATE_READY and stats.state == pb.BUILD_STATE_READY
+    ordered = sorted(mp20_subset, key=lambda c: c.content_hash())
+    config = FeaturizerConfig(**json.loads(PARAMS))
+    direct = featurize_split(ordered, tmp_path / "direct", config)
+    assert_same_shards(shards.shards, direct.shard_paths, tmp_path)
+    assert [s.first_index for s in shards.shards] == [0, 20, 40]
+    lattices = [c.canonical().to_pymatgen().lattice for c in ordered]  # the stored cells
+    stats_msg = feature_set.statistics
+    assert stats_msg.num_crystals == NUM_CRYSTALS
+    assert stats_msg.a.mean == pytest.approx(np.mean([lat.abc[0] for lat in lattices]), rel=1e-9)
+    assert stats_msg.gamma.max == pytest.approx(max(lat.angles[2] for lat in lattices))
+    assert stats_msg.num_atoms == sum(c.num_atoms for c in ordered)
+    assert stats_msg.neighbors_per_atom.count == stats_msg.num_atoms
+
+
+def test_two_concurrent_requests_build_once(server, monkeypatch):
+    from featurestore_svc import _core
+
+    calls, started = [], threading.Event()
+
+    def slow_build(*args):  # counts featuriser runs, and holds the build until both RPCs are in
+        calls.append(1)
+        started.set()
+        time.sleep(1.0)
+        return real_build(*args)
+
+    real_build = _core.build_tensors
+    monkeypatch.setattr(_core, "build_tensors", slow_build)
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(_build(server.address, _request())))
+        for _ in range(2)
+    ]
+    threads[0].start()
+    assert started.wait(timeout=120)  # the first build is running when the second RPC arrives
+    threads[1].start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and server.core.builds_started == 1
+    first, second = (r.artifacts[0].shards for r in results)
+    assert [s.object.sha256 for s in first] == [s.object.sha256 for s in second]
+    _build(server.address, _request())  # served from the store
+    assert len(calls) == 1
+
+
+def test_get_features_does_not_wait_and_lookup_only_builds_nothing(server):
+    with grpc.insecure_channel(server.address) as channel:
+        stub = featurestore_pb2_grpc.FeatureStoreServiceStub(channel)
+        fields = {"dataset": common_pb2.DatasetRef(dataset="mp20-small")}
+        lookup = stub.GetFeatures(pb.GetFeaturesRequest(**fields, lookup_only=True), timeout=30)
+        assert [a.state for a in lookup.feature_set.artifacts] == [pb.BUILD_STATE_MISSING] * 2
+        assert server.core.builds_started == 0
+        started = stub.GetFeatures(pb.GetFeaturesRequest(**fields), timeout=30)
+        states = {a.state for a in started.feature_set.artifacts}
+        assert states <= {pb.BUILD_STATE_QUEUED, pb.BUILD_STATE_RUNNING, pb.BUILD_STATE_READY}
+        health = health_pb2_grpc.HealthStub(channel)
+        reply = health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_bad_requests_and_unsupported_kinds(server):
+    def code(request):
+        with pytest.raises(grpc.RpcError) as info:
+            _build(server.address, request)
+        return info.value.code(), info.value.details()
+
+    assert code(_request(params='{"radius": 3}')) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "unknown featuriser parameter(s): radius",
+    )
+    assert code(_request(params="[1")).__getitem__(0) == grpc.StatusCode.INVALID_ARGUMENT
+    assert code(_request(dataset="no-such-set"))[0] == grpc.StatusCode.NOT_FOUND
+    energies = _build(server.address, _request(kinds=[pb.FEATURE_KIND_REFERENCE_ENERGIES]))
+    [artifact] = energies.artifacts
+    assert artifact.state == pb.BUILD_STATE_FAILED and artifact.error.code == "unimplemented"
+
+
+def test_store_lease_keeps_two_processes_from_both_building(stores):
+    objects, versions, commit = stores
+    from featurestore_svc import FeatureRequest, resolve_config
+
+    request = FeatureRequest("mp20-small", commit, resolve_config("", "{}"), ("tensor_shards",))
+    cores = [FeatureStoreCore(objects, versions, poll_s=0.05) for _ in range(2)]
+    futures = [future for core in cores for future in core.ensure(request)]
+    manifests = [future.result(timeout=600) for future in futures]
+    assert sum(core.builds_started for core in cores) == 1
+    assert manifests[0]["artifacts"] == manifests[1]["artifacts"]

@@ -1,0 +1,181 @@
+"""A pool of sandboxed parser processes with memory and time limits.
+
+Each worker is `python -m ingest_svc._worker` under RLIMIT_AS (address space) and RLIMIT_CORE 0,
+with one BLAS thread. A batch that does not come back within its time limit, or whose worker dies
+(a crash, a memory blow-up), is split in halves and retried in fresh workers down to single
+records, so one hostile record costs only itself: it is reported with the code "timeout" or
+"parser_crash", and the service process never runs the parser itself.
+"""
+
+import logging
+import os
+import queue
+import resource
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ingest_svc._worker import read_frame, write_frame
+
+log = logging.getLogger("ingest_svc.sandbox")
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """memory_bytes: address-space limit per worker; timeout_s: per batch, plus
+    timeout_per_record_s for each record in it; workers: processes in the pool."""
+
+    memory_bytes: int = 2 << 30
+    timeout_s: float = 20.0
+    timeout_per_record_s: float = 0.5
+    workers: int = 2
+
+
+class WorkerFailed(Exception):
+    """The worker timed out or died; `code` is "timeout" or "parser_crash"."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Worker:
+    """One parser process; `call` sends a batch and waits for the reply within a deadline."""
+
+    def __init__(self, limits: SandboxLimits) -> None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ingest_svc._worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_limit(limits.memory_bytes),
+        )
+
+    def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        replies: queue.Queue = queue.Queue(maxsize=1)
+
+        def exchange() -> None:
+            try:
+                write_frame(self.proc.stdin, request)
+                replies.put(read_frame(self.proc.stdout))
+            except (OSError, ValueError) as exc:
+                replies.put(exc)
+
+        threading.Thread(target=exchange, daemon=True).start()
+        try:
+            reply = replies.get(timeout=timeout_s)
+        except queue.Empty:
+            self.kill()
+            raise WorkerFailed("timeout", f"the parser took longer than {timeout_s:.0f}s") from None
+        if not isinstance(reply, dict):
+            self.kill()
+            status = self.proc.wait()
+            raise WorkerFailed("parser_crash", f"the parser process died (exit status {status})")
+        return reply
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            stream.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+def _limit(memory_bytes: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    return apply
+
+
+class ParserPool:
+    """Thread-safe pool of sandboxed parser workers, started lazily and replaced when they die."""
+
+    def __init__(self, limits: SandboxLimits | None = None) -> None:
+        self.limits = limits or SandboxLimits()
+        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(self.limits.workers)
+        self._closed = False
+
+    def parse(self, request: dict[str, Any], num_records: int) -> list[dict[str, Any]]:
+        """Reply entries for one batch (see `ingest_svc._worker`); a batch whose worker fails is
+        bisected; a single record that still fails gets an entry with the failure as its error."""
+        try:
+            return self._call(request, num_records)["records"]
+        except WorkerFailed as exc:
+            halves = _split(request)
+            if halves is None:
+                return [_failed_entry(request, exc)]
+            log.warning("parser %s on a batch of %d records, bisecting", exc.code, num_records)
+            return [entry for half, n in halves for entry in self.parse(half, n)]
+
+    def _call(self, request: dict[str, Any], num_records: int) -> dict[str, Any]:
+        timeout = self.limits.timeout_s + self.limits.timeout_per_record_s * num_records
+        with self._slots:
+            worker = self._take()
+            try:
+                reply = worker.call(request, timeout)
+            finally:
+                if worker.alive and not self._closed:
+                    self._idle.put(worker)
+            return reply
+
+    def _take(self) -> _Worker:
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                return _Worker(self.limits)
+            if worker.alive:
+                return worker
+
+    def close(self) -> None:
+        """Stop every idle worker (workers in use stop when their batch returns)."""
+        self._closed = True
+        while True:
+            try:
+                self._idle.get_nowait().kill()
+            except queue.Empty:
+                return
+
+
+def _split(request: dict[str, Any]) -> list[tuple[dict[str, Any], int]] | None:
+    """The request's records in two halves, or None for a single record."""
+    units = request["units"]
+    if len(units) < 2:
+        return None
+    mid = len(units) // 2
+    return [
+        (_subrequest(request, units[:mid], request["first_index"]), mid),
+        (_subrequest(request, units[mid:], request["first_index"] + mid), len(units) - mid),
+    ]
+
+
+def _subrequest(request: dict[str, Any], units: list[Any], first_index: int) -> dict[str, Any]:
+    sub = dict(request, units=units, first_index=first_index)
+    if request["kind"] == "proto":
+        sub["crystals"] = units
+    else:
+        sub["text"] = request["header"] + "".join(units)
+    return sub
+
+
+def _failed_entry(request: dict[str, Any], exc: WorkerFailed) -> dict[str, Any]:
+    return {
+        "index": request["first_index"],
+        "key": request.get("unit_keys", [""])[0] if request.get("unit_keys") else "",
+        "error": f"{exc.code}: {exc}",
+        "hash": None,
+        "crystal": None,
+    }

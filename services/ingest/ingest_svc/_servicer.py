@@ -1,0 +1,153 @@
+"""The thin gRPC servicer: proto <-> domain (via `_convert`), work delegated to IngestCore."""
+
+import asyncio
+import itertools
+
+import grpc
+from autoperi.crystal.v1 import crystal_pb2
+from autoperi.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from svc_kit import InvalidInput, check_deadline
+
+from ingest_svc import _convert as convert
+from ingest_svc._core import IngestCore
+
+DEFAULT_PAGE = 100
+DEFAULT_DIFF_PAGE = 10_000
+DEFAULT_READ_BATCH = 256
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    """IngestService over an IngestCore; blocking work runs in threads."""
+
+    def __init__(self, core: IngestCore) -> None:
+        self.core = core
+
+    async def Ingest(self, request_iterator, context: grpc.aio.ServicerContext):
+        session = None
+        backlog = 2 * self.core.parsers.limits.workers
+        try:
+            async for message in request_iterator:
+                kind = message.WhichOneof("payload")
+                if session is None:
+                    if kind != "header":
+                        raise InvalidInput("the first message of an Ingest stream must be a header")
+                    target = convert.target_from_header(message.header)
+                    session = await asyncio.to_thread(self.core.begin, target)
+                    continue
+                await asyncio.to_thread(_feed, session, message, kind)
+                await asyncio.to_thread(session.wait_for_capacity, backlog)
+            if session is None:
+                raise InvalidInput("the Ingest stream is empty: send a header first")
+            check_deadline(context, 0.0, "the ingest commit")
+            result = await asyncio.to_thread(session.finish)
+        except BaseException:
+            if session is not None:
+                session.cancel()
+            raise
+        return convert.ingest_response(result)
+
+    async def ListDatasets(self, request, context):
+        names = await asyncio.to_thread(self.core.list_datasets)
+        page, token = _page(names, request.page_size or DEFAULT_PAGE, request.page_token)
+        infos = await asyncio.to_thread(lambda: [self.core.get_dataset(n) for n in page])
+        return ingest_pb2.ListDatasetsResponse(
+            datasets=[convert.dataset_message(i) for i in infos], next_page_token=token
+        )
+
+    async def GetDataset(self, request, context):
+        info = await asyncio.to_thread(self.core.get_dataset, request.dataset)
+        return ingest_pb2.GetDatasetResponse(dataset=convert.dataset_message(info))
+
+    async def Commit(self, request, context):
+        info = await asyncio.to_thread(
+            self.core.commit_staged, request.dataset, request.branch, request.message,
+            dict(request.metadata), request.expected_head,
+        )  # fmt: skip
+        return ingest_pb2.CommitResponse(commit=convert.commit_message(info))
+
+    async def ListCommits(self, request, context):
+        commits = await asyncio.to_thread(
+            self.core.list_commits, request.ref.dataset, request.ref.ref
+        )
+        page, token = _page(commits, request.page_size or DEFAULT_PAGE, request.page_token)
+        return ingest_pb2.ListCommitsResponse(
+            commits=[convert.commit_message(c) for c in page], next_page_token=token
+        )
+
+    async def Diff(self, request, context):
+        result = await asyncio.to_thread(
+            self.core.diff, request.dataset, request.from_ref, request.to_ref
+        )
+        changes = [(h, True) for h in result.added] + [(h, False) for h in result.removed]
+        page, token = _page(changes, request.page_size or DEFAULT_DIFF_PAGE, request.page_token)
+        return ingest_pb2.DiffResponse(
+            from_commit_id=result.from_commit,
+            to_commit_id=result.to_commit,
+            added=[h for h, added in page if added],
+            removed=[h for h, added in page if not added],
+            num_added=len(result.added),
+            num_removed=len(result.removed),
+            next_page_token=token,
+        )
+
+    async def Merge(self, request, context):
+        outcome = await asyncio.to_thread(
+            self.core.merge, request.dataset, request.source_ref, request.destination_branch,
+            request.message, dict(request.metadata), request.dry_run,
+            request.expected_destination_head,
+        )  # fmt: skip
+        return convert.merge_response(outcome)
+
+    async def ReadCrystals(self, request, context):
+        commit, items = await asyncio.to_thread(
+            self.core.read_crystals,
+            request.ref.dataset,
+            request.ref.ref,
+            list(request.content_hashes),
+        )
+        if request.limit:
+            items = itertools.islice(items, request.limit)
+        size = request.batch_size or DEFAULT_READ_BATCH
+        while True:
+            check_deadline(context, 0.0, "reading crystals")
+            batch = await asyncio.to_thread(_read_batch, items, size, request.ref.dataset, commit)
+            if not batch:
+                return
+            yield ingest_pb2.ReadCrystalsResponse(commit_id=commit, crystals=batch)
+
+
+def _feed(session, message: ingest_pb2.IngestRequest, kind: str) -> None:
+    if kind == "cif":
+        session.add_cif(message.cif.file_name, message.cif.text)
+    elif kind == "csv":
+        session.add_csv(message.csv.file_name, message.csv.text, message.csv.first_row)
+    elif kind == "crystals":
+        session.add_crystals([c.SerializeToString() for c in message.crystals.crystals])
+    elif kind == "removal":
+        session.remove(list(message.removal.content_hashes))
+    elif kind == "header":
+        raise InvalidInput("only the first message of an Ingest stream may be a header")
+    else:
+        raise InvalidInput("an Ingest message carries no payload")
+
+
+def _read_batch(items, size: int, dataset: str, commit: str) -> list[crystal_pb2.Crystal]:
+    batch = []
+    for _, data in itertools.islice(items, size):
+        message = crystal_pb2.Crystal.FromString(data)
+        message.provenance.dataset = dataset
+        message.provenance.dataset_commit = commit
+        batch.append(message)
+    return batch
+
+
+def _page(items: list, size: int, token: str) -> tuple[list, str]:
+    """One page of `items` after the offset `token`, and the next token ('' at the end)."""
+    try:
+        start = int(token or 0)
+    except ValueError:
+        raise InvalidInput(f"invalid page token {token!r}") from None
+    if start < 0:
+        raise InvalidInput(f"invalid page token {token!r}")
+    end = start + size
+    return items[start:end], (str(end) if end < len(items) else "")
