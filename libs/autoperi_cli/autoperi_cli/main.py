@@ -19,16 +19,22 @@ app.add_typer(bench.app, name="bench")
 app.command("demo")(demo.demo)
 
 
-def _mount_eval() -> None:
+def _mount_library_commands() -> None:
+    """Commands whose implementation lives with its library (evaluation, model)."""
     from autoperi_eval.cli import app as eval_app
+    from autoperi_model import cli as model_cli
 
     app.add_typer(eval_app)
+    app.command("train")(model_cli.train_cmd)
+    app.command("sample")(model_cli.sample_cmd)
+    bench.app.command("train")(model_cli.bench_train_cmd)
+    bench.app.command("sample")(model_cli.bench_sample_cmd)
 
 
 def main() -> None:
     """Console-script entry point."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    _mount_eval()
+    _mount_library_commands()
     run_guarded(lambda: app(standalone_mode=True))
 
 

@@ -60,6 +60,8 @@ def evaluate(
         (`out_dir=None`: nothing is written).
     progress: optional `progress(stage, done, total)` callback.
 
+    Work runs in worker processes started with `spawn`: a script that calls `evaluate` at top
+    level needs the usual `if __name__ == "__main__":` guard.
     Raises `EvalInputError` (a ValueError with a plain message) for unusable inputs.
     """
     settings = settings or EvalSettings()

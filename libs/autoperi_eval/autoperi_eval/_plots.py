@@ -32,8 +32,9 @@ def histogram(samples: np.ndarray, reference: np.ndarray, xlabel: str, path: Pat
     a, b = _finite(samples), _finite(reference)
     both = np.concatenate([a, b])
     bins = np.histogram_bin_edges(both, bins=50) if len(both) else 10
-    ax.hist(b, bins=bins, density=True, alpha=0.5, label=f"reference (n={len(b)})")
-    ax.hist(a, bins=bins, density=True, alpha=0.5, label=f"samples (n={len(a)})")
+    for values, label in ((b, "reference"), (a, "samples")):
+        if len(values):
+            ax.hist(values, bins=bins, density=True, alpha=0.5, label=f"{label} (n={len(values)})")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
     ax.legend()

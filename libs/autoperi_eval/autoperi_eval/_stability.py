@@ -54,6 +54,7 @@ def stability(
         ref_payloads, ref_comps = _reference(ctx, comps)
         ref_e, _ = ctx.scorer.single_point(ref_payloads, "chgnet hull reference", ctx.progress)
         e_hull_sp = _hull_of(ref_comps, ref_e, comps, e_sp)
+        n_ref_sp = len(ref_payloads)
     n_relax = min(settings.relax_samples, len(payloads))
     e_relaxed = np.full(len(payloads), np.nan)
     steps = np.full(len(payloads), -1, dtype=np.int64)
@@ -69,7 +70,7 @@ def stability(
             n_ref_relaxed = len(ref_payloads)
             ref_e, _ = ctx.scorer.relax(ref_payloads, relax, "relax hull reference", ctx.progress)
             e_hull_relaxed[:n_relax] = _hull_of(ref_comps, ref_e, comps[:n_relax], e_r)
-    return Stability(e_hull_sp, e_relaxed, steps, e_hull_relaxed, len(ref_comps), n_ref_relaxed)
+    return Stability(e_hull_sp, e_relaxed, steps, e_hull_relaxed, n_ref_sp, n_ref_relaxed)
 
 
 def stability_summary(

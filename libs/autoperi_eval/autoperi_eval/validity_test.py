@@ -107,20 +107,28 @@ def test_missing_electronegativity_follows_cdvae() -> None:
     assert smact_validity((35, pm), (3, 1)) is True  # PmBr3 through the CDVAE pass
 
 
-def test_oxidation_combination_cap() -> None:
-    """More than 1e7 oxidation-state combinations: invalid, as DiffCSP decides."""
+def test_oxidation_combination_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """More than 1e7 oxidation-state combinations: invalid, as DiffCSP decides ("> cap")."""
+    from pymatgen.core import Element as PE
     from smact import Element
 
-    # many multivalent elements plus oxygen (not an alloy)
-    symbols = ["O", "Mn", "Fe", "Co", "Ni", "Cr", "V", "Ru", "Os", "Re"]
-    n_combos = math.prod(len(Element(s).oxidation_states_smact14) for s in symbols)
-    assert n_combos > 1e7
-    from pymatgen.core import Element as PE
+    from autoperi_eval import _validity
 
+    # many multivalent elements plus oxygen (not an alloy); smact 4 without a cap calls it valid
+    symbols = ["O", "Mn", "Fe", "Co", "Ni", "Cr", "V", "Ru", "Os", "Re"]
+    assert math.prod(len(Element(s).oxidation_states_smact14) for s in symbols) > 1e7
     elements = tuple(sorted(PE(s).Z for s in symbols))
     assert smact_validity(elements, tuple(1 for _ in symbols)) is False
-    # without the cap a neutral, Pauling-consistent combination exists
-    assert smact4_validity("".join(symbols), oxidation_states_set="smact14") is True
+    # the threshold itself: NaCl has 2 x 8 = 16 combinations of SMACT 2014 states
+    assert (
+        len(Element("Na").oxidation_states_smact14) * len(Element("Cl").oxidation_states_smact14)
+        == 16
+    )
+    for cap, expected in ((16, True), (15, False)):
+        monkeypatch.setattr(_validity, "MAX_OX_COMBINATIONS", cap)
+        smact_validity.cache_clear()
+        assert smact_validity((11, 17), (1, 1)) is expected
+    smact_validity.cache_clear()
 
 
 def test_structural_validity_distance_threshold() -> None:

@@ -42,7 +42,7 @@ def _write(out: Path, name: str, result: dict[str, Any], headline: str) -> None:
 def bench_train(config_path: Path, out: Path, steps: int = 20, warmup: int = 3) -> dict[str, Any]:
     """Time `steps` optimizer steps (after `warmup`) of the config's model on its training data."""
     torch.set_num_threads(1)
-    config = Config.from_yaml(config_path)
+    config = Config.from_yaml(config_path).updated(train={"init_from": None})  # speed only
     run = _Run(config, TrainingData.from_config(config))
     for _ in range(warmup):
         run.train_step()

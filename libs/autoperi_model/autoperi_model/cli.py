@@ -46,7 +46,7 @@ def sample_cmd(
     out: Annotated[Path, typer.Option(help="Output directory for CIFs and samples.json.")],
     n: Annotated[int, typer.Option(min=1, help="Samples per composition.")] = 1,
     steps: Annotated[int, typer.Option(min=1, help="Integration steps.")] = 50,
-    sampler: Annotated[str, typer.Option(help="euler or heun.")] = "heun",
+    sampler: Annotated[str, typer.Option(help="euler or heun.")] = "euler",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Crystal structure prediction: `n` structures per composition, written as CIF + JSON."""

@@ -54,7 +54,7 @@ def test_cli_sample_writes_cifs_and_json(checkpoint, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "samples.json").read_text())
     assert len(data["crystals"]) == 3 and len(list(tmp_path.glob("*.cif"))) == 3
-    assert data["crystals"][0]["properties"]["nfe"] == 4
+    assert data["crystals"][0]["properties"]["nfe"] == 2
     from xtal import Crystal
 
     first = Crystal.from_cif((tmp_path / data["crystals"][0]["file"]).read_text())

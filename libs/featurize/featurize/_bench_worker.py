@@ -1,6 +1,8 @@
 """One side of the graph benchmark, run in its own process so its memory is measured alone.
 
-``python -m featurize._bench_worker {ours,pymatgen} INPUT.npz CUTOFF BATCH_SIZE EDGES.npz``
+``python -m featurize._bench_worker SIDE INPUT.npz CUTOFF BATCH_SIZE EDGES.npz`` where SIDE is
+``pymatgen`` (``Structure.get_neighbor_list`` per structure), ``ours`` (``periodic.neighbor_list``,
+the same outputs, per batch) or ``ours_graph`` (``periodic.radius_graph``, with edge vectors)
 reads the crystals, builds every radius graph once untimed on a few crystals (warm-up), then
 times the whole split, writes the edges to EDGES.npz and one JSON line of measurements to stdout.
 
@@ -46,10 +48,12 @@ def _reset_peak() -> bool:
 
 
 def _ours(
-    data: dict[str, np.ndarray], cutoff: float, batch_size: int
+    data: dict[str, np.ndarray], cutoff: float, batch_size: int, vectors: bool
 ) -> Callable[[int, int], tuple]:
     import torch
-    from periodic import radius_graph
+    from periodic import neighbor_list, radius_graph
+
+    build = radius_graph if vectors else neighbor_list
 
     torch.set_num_threads(1)
     lattice, frac = torch.from_numpy(data["lattice"]), torch.from_numpy(data["frac_coords"])
@@ -60,9 +64,7 @@ def _ours(
         parts = []
         for b in range(start, stop, batch_size):
             e = min(b + batch_size, stop)
-            graph = radius_graph(
-                lattice[b:e], frac[first[b] : first[e]], cutoff, num_atoms=num_atoms[b:e]
-            )
+            graph = build(lattice[b:e], frac[first[b] : first[e]], cutoff, num_atoms=num_atoms[b:e])
             parts.append((int(first[b]), graph.edge_index, graph.cell_offsets, graph.edge_lengths))
         return tuple(parts)
 
@@ -111,7 +113,10 @@ def _pymatgen_edges(parts: tuple, num_atoms: np.ndarray) -> dict[str, np.ndarray
 def measure(side: str, inputs: Path, cutoff: float, batch_size: int, edges_out: Path) -> dict:
     """Time one side over all crystals of ``inputs``; write its edges; return the measurements."""
     data = dict(np.load(inputs))
-    run = _ours(data, cutoff, batch_size) if side == "ours" else _pymatgen(data, cutoff)
+    if side == "pymatgen":
+        run = _pymatgen(data, cutoff)
+    else:
+        run = _ours(data, cutoff, batch_size, vectors=side == "ours_graph")
     run(0, min(_WARMUP_CRYSTALS, len(data["num_atoms"])))
     rss_before = _rss_mb()
     exact_peak = _reset_peak()
@@ -121,7 +126,7 @@ def measure(side: str, inputs: Path, cutoff: float, batch_size: int, edges_out: 
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     after = resource.getrusage(resource.RUSAGE_SELF)
     peak = _peak_mb()
-    edges = _ours_edges(parts) if side == "ours" else _pymatgen_edges(parts, data["num_atoms"])
+    edges = _pymatgen_edges(parts, data["num_atoms"]) if side == "pymatgen" else _ours_edges(parts)
     np.savez(edges_out, **edges)
     return {
         "seconds": wall,

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from periodic import keys, knn_graph, radius_graph, sort_edges
+from periodic import keys, knn_graph, neighbor_list, sort_edges
 from xtal import Crystal
 
 from featurize._config import FeaturizerConfig
@@ -75,7 +75,7 @@ def _graph(shard: dict[str, Any], config: FeaturizerConfig) -> dict[str, torch.T
     args = (shard[keys.LATTICE], shard[keys.FRAC_COORDS])
     num_atoms = shard[keys.NUM_ATOMS]
     if config.max_neighbors is None:
-        graph = sort_edges(radius_graph(*args, config.cutoff, num_atoms=num_atoms))
+        graph = sort_edges(neighbor_list(*args, config.cutoff, num_atoms=num_atoms))
     else:
         graph = knn_graph(
             *args, config.max_neighbors, num_atoms=num_atoms, max_radius=config.cutoff

@@ -24,7 +24,7 @@ from periodic._lie import (
     matrix_to_lie_coefficients,
 )
 from periodic._order import lexsort, sort_edges
-from periodic._radius import PeriodicGraph, edge_vectors, radius_graph
+from periodic._radius import NeighborList, PeriodicGraph, edge_vectors, neighbor_list, radius_graph
 from periodic._symmat import polar_decomposition, polar_log_stretch, sym_expm, sym_logm
 from periodic._torus import torus_expmap, torus_logmap, wrap, wrap_delta
 
@@ -34,6 +34,7 @@ __all__ = [
     "SYMMETRIC",
     "VOLUME",
     "BatchLayout",
+    "NeighborList",
     "PeriodicGraph",
     "batch_layout",
     "cart_to_frac",
@@ -47,6 +48,7 @@ __all__ = [
     "lie_basis",
     "lie_coefficients_to_matrix",
     "matrix_to_lie_coefficients",
+    "neighbor_list",
     "params_to_lattice",
     "per_atom_lattice",
     "polar_decomposition",

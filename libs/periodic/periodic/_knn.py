@@ -64,7 +64,7 @@ def _search_until_full(
     found: list[tuple[Tensor, Tensor, Tensor]] = []
     while bool(pending.any()):
         sub, sub_frac, atom_ids = select_crystals(layout, frac_coords, pending)
-        edges = find_edges(sub, sub_frac, radius[pending])
+        edges = find_edges(sub, sub_frac, radius[pending], with_vectors=False)
         index, offsets = edges.edge_index, edges.cell_offsets
         src = index[0]
         degree = torch.bincount(src, minlength=sub_frac.shape[0])

@@ -1,9 +1,13 @@
 """Deterministic edge orders: lexicographic sorting of periodic graphs."""
 
+from typing import TypeVar
+
 import torch
 from torch import Tensor
 
-from periodic._radius import PeriodicGraph
+from periodic._radius import NeighborList, PeriodicGraph
+
+Graph = TypeVar("Graph", PeriodicGraph, NeighborList)
 
 
 def lexsort(keys: list[Tensor]) -> Tensor:
@@ -14,16 +18,17 @@ def lexsort(keys: list[Tensor]) -> Tensor:
     return order
 
 
-def sort_edges(graph: PeriodicGraph) -> PeriodicGraph:
-    """The same graph with edges sorted by (source i, target j, image k) lexicographically.
+def sort_edges(graph: Graph) -> Graph:
+    """The same graph (PeriodicGraph or NeighborList) with edges sorted by (source i, target j,
+    image k) lexicographically.
 
     Grouping by source also groups edges by crystal, since each crystal's atoms are contiguous.
     """
     offsets = graph.cell_offsets
     order = lexsort([offsets[:, 2], offsets[:, 1], offsets[:, 0], *graph.edge_index.flip(0)])
-    return PeriodicGraph(
-        graph.edge_index[:, order],
-        offsets[order],
-        graph.edge_vectors[order],
-        graph.edge_lengths[order],
+    return type(graph)(
+        *(
+            field[:, order] if name == "edge_index" else field[order]
+            for name, field in zip(graph._fields, graph, strict=True)
+        )
     )

@@ -2,9 +2,10 @@
 
 Edge ``(i, j, k)`` for every atom pair of a crystal (``i == j`` included) and image ``k`` in Z^3
 with ``|(x_j + k - x_i) @ L| < r_c``, except the atom itself ``(i, i, 0)``. The neighbour search
-(``periodic._search``) runs without gradients in float64; edge vectors are then recomputed from
-the indices and offsets with the caller's tensors, so they are differentiable with respect to the
-lattice and the coordinates (the reverse of an edge has the opposite vector).
+(``periodic._search``, ``periodic._expand``) runs without gradients in float64 and also yields the
+edge vectors; when the lattice or the coordinates require gradients, the vectors are recomputed
+from the indices and offsets with the caller's tensors instead, so they are differentiable (the
+reverse of an edge has the opposite vector).
 """
 
 from typing import NamedTuple
@@ -44,6 +45,14 @@ def edge_vectors(
     return vectors, torch.linalg.vector_norm(vectors, dim=-1)
 
 
+class NeighborList(NamedTuple):
+    """The edges of a periodic radius graph with their lengths (pymatgen's neighbour list)."""
+
+    edge_index: Tensor  # (2, E) int64 | [source i, target j], global atom indices
+    cell_offsets: Tensor  # (E, 3) int64 | image k of the target atom
+    edge_lengths: Tensor  # (E,) float64 | |r_j + k @ L - r_i|, no gradient
+
+
 def radius_graph(
     lattice: Tensor,
     frac_coords: Tensor,
@@ -63,26 +72,47 @@ def radius_graph(
 
     Returns a PeriodicGraph; vectors and lengths have the dtype of ``frac_coords`` and carry
     gradients when the inputs do. Edge order is deterministic but not sorted: pairs i < j, then
-    their reverses (j, i, -k), then the self-images (``periodic._expand``). Memory grows with
-    the number of edges only.
+    their reverses (j, i, -k), then the self-images (``periodic._expand``; ``sort_edges`` sorts).
+    Memory grows with the number of edges only.
     """
     layout = batch_layout(lattice, frac_coords, num_atoms, batch)
-    edges = find_edges(layout, frac_coords, cutoff)
-    vectors, lengths = edges.edge_vectors, edges.edge_lengths
-    if torch.is_grad_enabled() and (lattice.requires_grad or frac_coords.requires_grad):
+    tracked = torch.is_grad_enabled() and (lattice.requires_grad or frac_coords.requires_grad)
+    edges = find_edges(layout, frac_coords, cutoff, with_vectors=not tracked)
+    if tracked:
         vectors, lengths = _tracked_vectors(layout, frac_coords, edges)
-    elif vectors.dtype != frac_coords.dtype:
+    else:
+        vectors, lengths = edges.edge_vectors, edges.edge_lengths
         vectors, lengths = vectors.to(frac_coords.dtype), lengths.to(frac_coords.dtype)
     return PeriodicGraph(edges.edge_index, edges.cell_offsets, vectors, lengths)
 
 
-def find_edges(layout: BatchLayout, frac_coords: Tensor, cutoff: float | Tensor) -> Edges:
-    """The radius graph's edges with float64 vectors, without gradients."""
+def neighbor_list(
+    lattice: Tensor,
+    frac_coords: Tensor,
+    cutoff: float | Tensor,
+    num_atoms: Tensor | None = None,
+    batch: Tensor | None = None,
+) -> NeighborList:
+    """The radius graph's edges, image offsets and float64 lengths, without edge vectors.
+
+    Same arguments, edges and order as :func:`radius_graph`, and the same information as
+    pymatgen's ``Structure.get_neighbor_list``; cheaper when vectors are not needed (no
+    gradients).
+    """
+    layout = batch_layout(lattice, frac_coords, num_atoms, batch)
+    edges = find_edges(layout, frac_coords, cutoff, with_vectors=False)
+    return NeighborList(edges.edge_index, edges.cell_offsets, edges.edge_lengths)
+
+
+def find_edges(
+    layout: BatchLayout, frac_coords: Tensor, cutoff: float | Tensor, with_vectors: bool = True
+) -> Edges:
+    """The radius graph's edges with float64 lengths (and vectors if asked), no gradients."""
     radii = cutoff_per_crystal(cutoff, layout.lattice.shape[0]).to(frac_coords.device)
     heights = crystal_heights(layout.lattice)
     pair_lines = search_pairs(layout, frac_coords, radii, heights)
     point_lines = search_lattice_points(layout.lattice, radii, heights)
-    return expand(layout, pair_lines, point_lines)
+    return expand(layout, pair_lines, point_lines, with_vectors)
 
 
 def cutoff_per_crystal(cutoff: float | Tensor, n_crystals: int) -> Tensor:

@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from periodic import edge_vectors, knn_graph, params_to_lattice, radius_graph, wrap
+from periodic import (
+    edge_vectors,
+    knn_graph,
+    neighbor_list,
+    params_to_lattice,
+    radius_graph,
+    sort_edges,
+    wrap,
+)
 
 SEEDS = range(8)
 CUTOFF = 4.5
@@ -181,3 +189,25 @@ def test_vectors_agree_with_indices_offsets_and_grad_mode() -> None:
     torch.testing.assert_close(
         tracked.edge_vectors.detach(), plain.edge_vectors, atol=1e-12, rtol=0
     )
+
+
+def test_neighbor_list_is_the_radius_graph_without_vectors() -> None:
+    crystals = [_crystal(seed) for seed in SEEDS]
+    lattice = torch.stack([lat for lat, _ in crystals])
+    frac = torch.cat([f for _, f in crystals])
+    num_atoms = torch.tensor([f.shape[0] for _, f in crystals])
+    graph = radius_graph(lattice, frac, 6.0, num_atoms=num_atoms)
+    neighbors = neighbor_list(lattice, frac, 6.0, num_atoms=num_atoms)
+    assert torch.equal(graph.edge_index, neighbors.edge_index)
+    assert torch.equal(graph.cell_offsets, neighbors.cell_offsets)
+    torch.testing.assert_close(graph.edge_lengths, neighbors.edge_lengths, atol=1e-12, rtol=0)
+
+
+def test_sort_edges_orders_by_source_target_image() -> None:
+    lattice, frac = _crystal(4)
+    graph = radius_graph(lattice, frac, 6.0)
+    ordered = sort_edges(graph)
+    keys = torch.cat([ordered.edge_index.T, ordered.cell_offsets], dim=1).tolist()
+    assert keys == sorted(keys)
+    _assert_same(_signature(ordered), _signature(graph))
+    assert type(sort_edges(neighbor_list(lattice, frac, 6.0))).__name__ == "NeighborList"

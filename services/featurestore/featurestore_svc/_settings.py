@@ -10,6 +10,8 @@ class FeatureStoreSettings(ServiceSettings):
     model_config = service_config("featurestore")
 
     port: int = Field(50062, ge=0, le=65535, description="0 binds a free port (tests)")
-    storage_uri: str = Field("file://./autoperi-data", description="object store URI")
+    storage_uri: str = Field(
+        "autoperi-data", description="object store URI or directory (file:///..., s3://...)"
+    )
     max_concurrent_builds: int = Field(1, gt=0, description="feature units built at once")
     build_lease_s: float = Field(1800.0, gt=0, description="a builder's lease on a unit")

@@ -49,7 +49,8 @@ def test_fingerprints_are_built_and_stored(tmp_path, mp20_subset):
 
 
 @pytest.mark.parametrize(
-    "params", ['{"cutoff": -1}', '{"shard_size": 0}', '{"max_neighbors": 4}', '"x"']
+    "params",
+    ['{"cutoff": -1}', '{"shard_size": 0}', '{"max_neighbors": 4}', '"x"', '{"shard_size": 2.5}'],
 )
 def test_invalid_configs_are_invalid_input(params):
     with pytest.raises(InvalidInput):

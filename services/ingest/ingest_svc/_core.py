@@ -7,7 +7,7 @@ hidden branch `_staged_<branch>` until `commit_staged` replays them onto the bra
 """
 
 import contextlib
-import logging
+import dataclasses
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +20,7 @@ from storage import (
     RepositoryNotFound,
     VersionStore,
 )
-from svc_kit import FailedPrecondition, InvalidInput, NotFound
+from svc_kit import Conflict, FailedPrecondition, InvalidInput, NotFound
 
 from ingest_svc._model import (
     CRYSTALS_PREFIX,
@@ -33,8 +33,6 @@ from ingest_svc._model import (
 )
 from ingest_svc._sandbox import ParserPool, SandboxLimits
 from ingest_svc._session import IngestSession, SessionLimits
-
-log = logging.getLogger("ingest_svc.core")
 
 
 @dataclass(frozen=True)
@@ -219,8 +217,6 @@ class IngestCore:
         repo, destination = self._repo(dataset), check_branch(destination)
         src, dst = self._resolve(repo, source), self._resolve(repo, destination)
         if expected and dst != expected:
-            from svc_kit import Conflict
-
             raise Conflict(f"destination head is {dst}, not the expected {expected}")
         base = self._merge_base(repo, src, dst)
         added = len(self.versions.diff(repo, dst, src, CRYSTALS_PREFIX))
@@ -295,6 +291,4 @@ class IngestCore:
 
 
 def _with_branch(target: IngestTarget, branch: str) -> IngestTarget:
-    from dataclasses import replace
-
-    return replace(target, branch=branch)
+    return dataclasses.replace(target, branch=branch)

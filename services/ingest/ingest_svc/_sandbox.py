@@ -1,20 +1,19 @@
 """A pool of sandboxed parser processes with memory and time limits.
 
-Each worker is `python -m ingest_svc._worker` under RLIMIT_AS (address space) and RLIMIT_CORE 0,
-with one BLAS thread. A batch that does not come back within its time limit, or whose worker dies
-(a crash, a memory blow-up), is split in halves and retried in fresh workers down to single
-records, so one hostile record costs only itself: it is reported with the code "timeout" or
-"parser_crash", and the service process never runs the parser itself.
+Each worker runs `ingest_svc._worker` under RLIMIT_AS (address space) and RLIMIT_CORE 0, which it
+sets on itself before importing anything, with one BLAS thread. A batch that does not come back
+within its time limit, or whose worker dies (a crash, a memory blow-up), is split in halves and
+retried in fresh workers down to single records, so one hostile record costs only itself: it is
+reported with the code "timeout" or "parser_crash", and the service process never runs the
+parser itself.
 """
 
 import logging
 import os
 import queue
-import resource
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,12 +25,24 @@ log = logging.getLogger("ingest_svc.sandbox")
 @dataclass(frozen=True)
 class SandboxLimits:
     """memory_bytes: address-space limit per worker; timeout_s: per batch, plus
-    timeout_per_record_s for each record in it; workers: processes in the pool."""
+    timeout_per_record_s for each record in it; startup_timeout_s: for a new worker to import
+    its libraries (not counted in a batch's time); workers: processes in the pool."""
 
     memory_bytes: int = 2 << 30
     timeout_s: float = 20.0
     timeout_per_record_s: float = 0.5
+    startup_timeout_s: float = 120.0
     workers: int = 2
+
+
+# Limits are set by the child itself before it imports anything or reads input (a preexec_fn
+# would run Python between fork and exec in a threaded server, which is not safe).
+_BOOTSTRAP = (
+    "import resource, runpy, sys; limit = int(sys.argv[1]);"
+    " resource.setrlimit(resource.RLIMIT_AS, (limit, limit));"
+    " resource.setrlimit(resource.RLIMIT_CORE, (0, 0));"
+    " runpy.run_module('ingest_svc._worker', run_name='__main__', alter_sys=True)"
+)
 
 
 class WorkerFailed(Exception):
@@ -49,20 +60,29 @@ class _Worker:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ingest_svc._worker"],
+            [sys.executable, "-c", _BOOTSTRAP, str(limits.memory_bytes)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
-            preexec_fn=_limit(limits.memory_bytes),
         )
+        try:
+            self._exchange(None, limits.startup_timeout_s)
+        except WorkerFailed as exc:
+            raise WorkerFailed("parser_crash", f"the parser process did not start: {exc}") from None
 
     def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """The worker's reply to `request` within `timeout_s` seconds, else WorkerFailed."""
+        return self._exchange(request, timeout_s)
+
+    def _exchange(self, request: dict[str, Any] | None, timeout_s: float) -> dict[str, Any]:
+        """Send `request` (None: only read, e.g. the ready frame) and wait for the reply."""
         replies: queue.Queue = queue.Queue(maxsize=1)
 
         def exchange() -> None:
             try:
-                write_frame(self.proc.stdin, request)
+                if request is not None:
+                    write_frame(self.proc.stdin, request)
                 replies.put(read_frame(self.proc.stdout))
             except (OSError, ValueError) as exc:
                 replies.put(exc)
@@ -80,23 +100,15 @@ class _Worker:
         return reply
 
     def kill(self) -> None:
+        """Kill the process. Its pipes are left to the exchange thread, which sees EOF or a
+        broken pipe once the process is gone (closing them under it would deadlock)."""
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            stream.close()
 
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
-
-
-def _limit(memory_bytes: int) -> Callable[[], None]:
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
 
 
 class ParserPool:
@@ -129,6 +141,8 @@ class ParserPool:
             finally:
                 if worker.alive and not self._closed:
                     self._idle.put(worker)
+                elif worker.alive:
+                    worker.kill()
             return reply
 
     def _take(self) -> _Worker:

@@ -4,6 +4,8 @@ Nothing is written before `finish`, and `finish` writes one commit (or nothing):
 fails, is aborted or is cancelled leaves no trace in the stores.
 """
 
+import base64
+import logging
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from ingest_svc._model import (
 from ingest_svc._sandbox import ParserPool
 
 _COMMIT_ATTEMPTS = 20
+log = logging.getLogger("ingest_svc.session")
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,11 @@ class IngestSession:
             )  # fmt: skip
             commit_id = commit.id
         written = bool(commit_id) and not target.stage_only
+        log.info(
+            "ingest into %s/%s: %d received, %d new, %d duplicates, %d rejected, commit %s",
+            target.dataset, self._branch, received, len(adds), duplicates, len(rejections),
+            commit_id[:12] or "none",
+        )  # fmt: skip
         listed = rejections[: self._limits.max_rejections_listed]
         return IngestResult(
             dataset=target.dataset,
@@ -192,8 +200,6 @@ class IngestSession:
 
 def _sort_entries(parsed: list[_Parsed]) -> tuple[list[Rejection], dict[str, list[bytes]]]:
     """Rejections in stream order, and valid records by tree key (first occurrence first)."""
-    import base64
-
     rejections: list[Rejection] = []
     valid: dict[str, list[bytes]] = {}
     for batch in parsed:

@@ -13,7 +13,9 @@ class IngestSettings(ServiceSettings):
     model_config = service_config("ingest")
 
     port: int = Field(50061, ge=0, le=65535, description="0 binds a free port (tests)")
-    storage_uri: str = Field("file://./autoperi-data", description="object store URI")
+    storage_uri: str = Field(
+        "autoperi-data", description="object store URI or directory (file:///..., s3://...)"
+    )
     max_records_per_request: int = Field(100_000, gt=0, description="records per Ingest call")
     max_bytes_per_request: int = Field(256 << 20, gt=0, description="text bytes per Ingest call")
     max_rejections_listed: int = Field(1000, ge=0, description="rejected records in a reply")

@@ -4,12 +4,14 @@ Run as `python -m ingest_svc._worker`; the parent (`ingest_svc._sandbox`) sets i
 and kills it on timeout. Protocol on stdin/stdout, one frame per batch: a 4-byte big-endian length
 then a JSON object. Request: {"kind": "cif" | "csv" | "proto", "file_name", "text" (cif/csv),
 "crystals" (proto: base64 `crystal_pb2.Crystal` bytes), "first_index", "source"}. Reply:
-{"records": [{"index", "key", "record", "error", "hash", "crystal"}]} where `crystal` is the
+{"records": [{"index", "key", "error", "hash", "crystal"}]} where `crystal` is the
 base64 canonical `crystal_pb2.Crystal` (content_hash and provenance set) of an accepted record and
-`error` is "<code>: <message>" of a rejected one. The worker only parses: it writes nothing.
+`error` is "<code>: <message>" of a rejected one. A started worker first writes {"ready": true}.
+The worker only parses: it writes nothing.
 """
 
 import base64
+import dataclasses
 import json
 import struct
 import sys
@@ -95,9 +97,7 @@ def _proto_records(request: dict[str, Any]) -> Iterator[Record]:
 
 
 def _with(provenance: Provenance, **fields: str) -> Provenance:
-    from dataclasses import replace
-
-    return replace(provenance, **fields)
+    return dataclasses.replace(provenance, **fields)
 
 
 def _reply(record: Record, request: dict[str, Any]) -> dict[str, Any]:
@@ -128,6 +128,7 @@ def main() -> None:
     """Serve batches until stdin closes."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # stray prints of libraries must not corrupt the protocol
+    write_frame(stdout, {"ready": True})  # imports done: batch time limits start now
     while (request := read_frame(stdin)) is not None:
         write_frame(stdout, handle(request))
 

@@ -32,7 +32,7 @@ def test_a_worker_that_dies_gives_parser_crash_per_record():
 
 
 def test_a_worker_past_its_time_limit_gives_timeout():
-    pool = ParserPool(SandboxLimits(timeout_s=0.05, timeout_per_record_s=0.0, workers=1))
+    pool = ParserPool(SandboxLimits(timeout_s=0.001, timeout_per_record_s=0.0, workers=1))
     try:
         entries = _parse(pool, GOOD_CIF + GOOD_CIF.replace("data_NaCl", "data_two"))
     finally:
