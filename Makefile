@@ -14,6 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 .PHONY: setup protos test test-all lint format demo bench clean lock pants-check
 
 setup: $(STAMP)
+	@$(PY) infra/dev/write_pth.py $(SOURCE_ROOTS)
 
 # torch first (the pinned CPU wheel), then the locked stack constrained to that torch.
 $(STAMP): requirements.lock pyproject.toml
@@ -21,7 +22,6 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
-	$(PY) infra/dev/write_pth.py $(SOURCE_ROOTS)
 	@touch $(STAMP)
 
 # Regenerate the lock from requirements.in (run after changing requirements.in).
