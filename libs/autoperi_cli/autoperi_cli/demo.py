@@ -2,6 +2,7 @@
 
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Annotated
 
 import numpy as np
@@ -19,8 +20,11 @@ def demo(
     split: Annotated[
         str, typer.Option(help="Dataset split to load, e.g. perov_5:test.")
     ] = "perov_5:test",
+    checkpoint: Annotated[
+        Path, typer.Option(help="Model checkpoint for the structure-prediction step.")
+    ] = Path("checkpoints/perov_5_csp"),
 ) -> None:
-    """Load a dataset split, validate and canonicalise every crystal, and summarise it."""
+    """Load and validate a dataset split, then predict structures with the committed checkpoint."""
     import xtal
 
     path = split_path(split)
@@ -35,6 +39,32 @@ def demo(
     seconds = time.perf_counter() - start
     hashes = {crystal.content_hash() for crystal in crystals}
     _print_summary(split, crystals, rejected, len(hashes), seconds)
+    if checkpoint.is_dir():
+        _predict_structures(checkpoint, ["SrTiO3", "BaZrO3", "KNbO3"])
+
+
+def _predict_structures(checkpoint: Path, compositions: list[str]) -> None:
+    """Crystal structure prediction with the committed checkpoint: one structure per composition."""
+    from autoperi_model import Generator
+
+    console.rule(f"[bold]crystal structure prediction[/] with {checkpoint}")
+    generator = Generator.from_checkpoint(checkpoint)
+    start = time.perf_counter()
+    crystals = generator.generate_csp(compositions, 1, steps=10, sampler="euler", seed=0)
+    seconds = time.perf_counter() - start
+    table = Table(title=f"predicted structures (Euler, 10 steps, {seconds:.1f} s)")
+    for column in ("composition", "formula", "atoms", "volume (A^3)", "a, b, c (A)"):
+        table.add_column(column)
+    for text, crystal in zip(compositions, crystals, strict=True):
+        lengths = np.linalg.norm(crystal.lattice, axis=1)
+        table.add_row(
+            text,
+            crystal.formula,
+            str(crystal.num_atoms),
+            f"{crystal.volume:.2f}",
+            ", ".join(f"{x:.3f}" for x in lengths),
+        )
+    console.print(table)
 
 
 def _print_summary(split, crystals, rejected, n_unique, seconds) -> None:
