@@ -1,6 +1,7 @@
 """How the CLI reports failures: a message naming the problem and an exit code, no traceback."""
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -21,8 +22,6 @@ def run_guarded(entry: Callable[[], object]) -> None:
     2 for user errors (bad path, bad option value, invalid data), 3 for unexpected internal errors
     (the message names the exception; set AUTOPERI_DEBUG=1 to see the traceback).
     """
-    import os
-
     try:
         entry()
     except UserError as exc:

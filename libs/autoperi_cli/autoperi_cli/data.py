@@ -4,7 +4,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -62,7 +61,7 @@ def _crystal_table(path: Path) -> Table:
 
 def _add_row(table: Table, record) -> None:
     crystal = record.crystal
-    lengths, angles = _lattice_parameters(crystal.lattice)
+    lengths, angles = crystal.lattice_parameters()
     table.add_row(
         str(record.index),
         crystal.id or record.key,
@@ -72,14 +71,6 @@ def _add_row(table: Table, record) -> None:
         ", ".join(f"{x:.3f}" for x in lengths),
         ", ".join(f"{x:.1f}" for x in angles),
     )
-
-
-def _lattice_parameters(lattice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lengths (A) and angles alpha, beta, gamma (degrees) of a (3, 3) row lattice."""
-    lengths = np.linalg.norm(lattice, axis=1)
-    pairs = ((1, 2), (0, 2), (0, 1))
-    cosines = [lattice[i] @ lattice[j] / (lengths[i] * lengths[j]) for i, j in pairs]
-    return lengths, np.degrees(np.arccos(np.clip(cosines, -1.0, 1.0)))
 
 
 def _print_rejections(rejected: list) -> None:

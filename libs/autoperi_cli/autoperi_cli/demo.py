@@ -56,7 +56,7 @@ def _predict_structures(checkpoint: Path, compositions: list[str]) -> None:
     for column in ("composition", "formula", "atoms", "volume (A^3)", "a, b, c (A)"):
         table.add_column(column)
     for text, crystal in zip(compositions, crystals, strict=True):
-        lengths = np.linalg.norm(crystal.lattice, axis=1)
+        lengths, _ = crystal.lattice_parameters()
         table.add_row(
             text,
             crystal.formula,
