@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SOURCE_ROOTS := libs/xtal libs/periodic libs/featurize libs/autoperi_eval libs/autoperi_model \
-	libs/storage libs/svc_kit libs/autoperi_cli services/ingest services/featurestore build/gen/python
+	libs/storage libs/svc_kit libs/autoperi_cli services/ingest services/featurestore \
+	services/scorer services/sampler services/trainer build/gen/python
 PROTO_FILES := $(shell find protos -name '*.proto')
 PROTO_STAMP := build/gen/python/.stamp
 export AUTOPERI_DATA_DIR ?= $(abspath ../shared/datasets)

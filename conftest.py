@@ -15,3 +15,32 @@ def data_dir() -> Path:
             "AUTOPERI_DATA_DIR is not set to an existing directory; the dataset tests need it"
         )
     return Path(value)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance for the whole test run (Ray Train and Ray Serve tests share it).
+
+    Four logical CPUs on a 2-core machine: a Serve replica and a 2-worker TorchTrainer can be
+    placed together; Ray only counts reservations, the OS shares the cores.
+    """
+    ray = pytest.importorskip("ray")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(
+        num_cpus=4,
+        object_store_memory=300 * 1024 * 1024,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    try:
+        yield ray
+    finally:
+        try:
+            from ray import serve
+
+            serve.shutdown()
+        except Exception:  # noqa: BLE001 - Serve may never have started
+            pass
+        ray.shutdown()

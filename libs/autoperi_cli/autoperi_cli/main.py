@@ -4,7 +4,7 @@ import logging
 
 import typer
 
-from autoperi_cli import bench, data, demo
+from autoperi_cli import bench, data, demo, serve
 from autoperi_cli._errors import run_guarded
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(bench.app, name="bench")
+app.add_typer(serve.app, name="serve")
 app.command("demo")(demo.demo)
 
 
@@ -25,6 +26,7 @@ def _mount_library_commands() -> None:
     from autoperi_model import cli as model_cli
 
     app.add_typer(eval_app)
+    serve.mount_services(app, bench.app)
     app.command("train")(model_cli.train_cmd)
     app.command("sample")(model_cli.sample_cmd)
     bench.app.command("train")(model_cli.bench_train_cmd)

@@ -42,26 +42,63 @@ def train_cmd(
 @app.command("sample")
 def sample_cmd(
     checkpoint: Annotated[Path, typer.Option(help="Checkpoint directory.")],
-    composition: Annotated[list[str], typer.Option(help="Cell composition, e.g. SrTiO3.")],
     out: Annotated[Path, typer.Option(help="Output directory for CIFs and samples.json.")],
-    n: Annotated[int, typer.Option(min=1, help="Samples per composition.")] = 1,
+    composition: Annotated[
+        list[str] | None, typer.Option(help="Cell composition, e.g. SrTiO3 (repeatable).")
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(help="Predict every crystal of a split, e.g. perov_5:test (CSP benchmark)."),
+    ] = None,
+    n: Annotated[int, typer.Option(min=1, help="Samples per composition or split row.")] = 1,
     steps: Annotated[int, typer.Option(min=1, help="Integration steps.")] = 50,
     sampler: Annotated[str, typer.Option(help="euler or heun.")] = "euler",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """Crystal structure prediction: `n` structures per composition, written as CIF + JSON."""
+    """Crystal structure prediction: `n` structures per composition (or per row of `--split`,
+    tagged with `gt_index` for `autoperi eval --task csp`), written as CIF + samples.json."""
     from autoperi_model._generator import Generator, parse_composition
 
     if sampler not in ("euler", "heun"):
         raise typer.BadParameter(f"unknown sampler {sampler!r}; use euler or heun")
-    for text in composition:
-        parse_composition(text)
+    if bool(composition) == bool(split):
+        raise typer.BadParameter("give either --composition (one or more) or --split")
     gen = Generator.from_checkpoint(checkpoint)
-    crystals = gen.generate_csp(composition, n, steps=steps, sampler=sampler, seed=seed)
-    write_samples(crystals, [c for c in composition for _ in range(n)], out, gen.checkpoint_id)
+    if split:
+        cells, requested, extra = _split_cells(split, n)
+        crystals = gen.generate_types(cells, steps=steps, sampler=sampler, seed=seed)
+    else:
+        for text in composition:
+            parse_composition(text)
+        crystals = gen.generate_csp(composition, n, steps=steps, sampler=sampler, seed=seed)
+        requested, extra = [c for c in composition for _ in range(n)], None
+    write_samples(crystals, requested, out, gen.checkpoint_id, extra)
     console.print(
         f"{len(crystals)} crystals ({crystals[0].properties['nfe']:.0f} NFE each) -> {out}"
     )
+
+
+def _split_cells(spec: str, n: int) -> tuple[list, list[str], list[dict[str, float]]]:
+    """Atomic numbers, formulas and `gt_index` tags of `n` samples per row of `dataset:split`."""
+    from collections import Counter
+
+    from pymatgen.core import Composition, Element
+
+    from autoperi_model._data import load_split
+
+    dataset, _, name = spec.partition(":")
+    if not name:
+        raise typer.BadParameter(f"--split needs dataset:split, got {spec!r}")
+    table, _ = load_split(dataset, name)
+    spans = zip(table.offsets.tolist(), table.num_atoms.tolist(), strict=True)
+    cells = [table.atomic_numbers[start : start + count].numpy() for start, count in spans]
+    formulas = [
+        Composition({Element.from_Z(z): k for z, k in Counter(cell.tolist()).items()}).formula
+        for cell in cells
+    ]
+    rows = [i for i in range(len(cells)) for _ in range(n)]
+    tags = [{"gt_index": float(i)} for i in rows]
+    return [cells[i] for i in rows], [formulas[i].replace(" ", "") for i in rows], tags
 
 
 def write_samples(
