@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SOURCE_ROOTS := libs/xtal libs/periodic libs/featurize libs/autoperi_eval libs/autoperi_model \
 	libs/storage libs/svc_kit libs/autoperi_cli services/ingest services/featurestore \
-	services/scorer services/sampler services/trainer build/gen/python
+	services/scorer services/sampler services/trainer services/loop build/gen/python
 PROTO_FILES := $(shell find protos -name '*.proto')
 PROTO_STAMP := build/gen/python/.stamp
 export AUTOPERI_DATA_DIR ?= $(abspath ../shared/datasets)
