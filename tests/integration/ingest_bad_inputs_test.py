@@ -2,9 +2,8 @@
 
 tests/data/bad_inputs/expected.json (the xtal readers' manifest) gives each file's expected
 outcome: a file-level error, or a code per record (None = accepted). Over gRPC a file-level error
-is one rejected record keyed by the file name. Files that are not valid UTF-8 text cannot travel
-in a proto string unchanged (the client replaces bad bytes), so for them only the absence of a
-crash and consistent counts are checked.
+is one rejected record keyed by the file name. Files travel as raw bytes (the `raw` chunk field),
+so files that are not valid UTF-8 get the same per-record reasons as from the readers.
 """
 
 import json
@@ -21,15 +20,6 @@ from storage import LocalObjectStore, LocalVersionStore
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad_inputs"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())
-
-
-def _is_plain_utf8(path: Path) -> bool:
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return data[:2] != b"\x1f\x8b" and b"\x00" not in data
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +47,6 @@ def test_each_bad_file_gets_reasons(stub, name):
     total = reply.num_accepted + reply.num_duplicates + reply.num_rejected
     assert reply.num_received == total >= 1
     assert all(r.code and r.message for r in reply.rejected_records)
-    if not _is_plain_utf8(path):
-        return
     expected = EXPECTED[name]
     if "file_error" in expected:
         [rejected] = reply.rejected_records

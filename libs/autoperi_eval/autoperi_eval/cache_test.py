@@ -1,5 +1,7 @@
 """Structure keys and the cached computation bookkeeping."""
 
+import json
+
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
@@ -41,3 +43,33 @@ def test_cached_compute_counts_and_persists(tmp_path) -> None:
     memory.cached_compute("ns", "m", ["a"], [1], compute)
     memory.cached_compute("ns", "m", ["a"], [1], compute)
     assert (memory.stats["m"].computed, memory.stats["m"].cached) == (1, 1)
+
+
+def test_a_second_eval_command_computes_no_reference_fingerprint(
+    load_split, tmp_path, monkeypatch
+) -> None:
+    """`autoperi eval` twice on one reference split, in a fresh cache: the second run takes every
+    reference fingerprint from the cache (the samples differ, so theirs are computed again)."""
+    from typer.testing import CliRunner
+
+    from autoperi_eval import perturb, write_samples_json
+    from autoperi_eval.cli import app
+
+    monkeypatch.setenv("AUTOPERI_CACHE_DIR", str(tmp_path / "cache"))
+    spec = "perov_5:test[200:212]"
+    structures = [r.structure for r in load_split(spec)]
+    out = tmp_path / "out"
+    options = ["--reference", spec, "--no-energy", "--no-novelty", "--workers", "1", "--out"]
+    reports = []
+    for seed in (1, 2):
+        samples = write_samples_json(
+            perturb(structures, 0.05, 0.01, seed=seed), tmp_path / f"s{seed}.json"
+        )
+        name = f"run{seed}"
+        result = CliRunner().invoke(app, ["eval", str(samples), "--name", name, *options, str(out)])
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads((out / f"{name}.json").read_text())["cache"])
+    n = len(structures)
+    assert reports[0]["fingerprints reference"] == {"computed": n, "cached": 0}
+    assert reports[1]["fingerprints reference"] == {"computed": 0, "cached": n}
+    assert reports[1]["fingerprints samples"] == {"computed": n, "cached": 0}

@@ -7,6 +7,7 @@ Two interfaces, each with an embedded default that needs no server:
   `LocalVersionStore` (on any ObjectStore) and `LakeFSVersionStore` (lakeFS via its SDK).
 `open_object_store` / `open_version_store` build them from URIs. S3ObjectStore and
 LakeFSVersionStore are imported on first use, so their client libraries load only when needed.
+`GRPC_STATUS` maps each storage error to the gRPC status name a service should answer with.
 """
 
 from storage._embedded import LocalVersionStore
@@ -27,6 +28,7 @@ from storage._factory import open_object_store, open_version_store, redact_uri
 from storage._keys import blob_key, check_key, check_ref_name, check_repo_name, sha256_bytes
 from storage._local_store import LocalObjectStore
 from storage._object_store import ObjectInfo, ObjectStore
+from storage._status import GRPC_STATUS
 from storage._versioning import Change, Commit, MergeResult, TreeEntry, VersionStore
 
 _LAZY = {
@@ -44,6 +46,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "GRPC_STATUS",
     "BranchExists",
     "Change",
     "Commit",

@@ -2,7 +2,9 @@
 
 A service is `create_server(settings, deps) -> ServiceServer` (built with `build_server`) plus a
 `main()` that calls `serve_forever(lambda s: create_server(s, deps), Settings())`. Servicers raise
-the errors below; the server maps them to statuses and logs one line per RPC.
+the errors below; the server maps them to statuses and logs one line per RPC. A service's
+`autoperi serve <name>` command takes the shared options of `svc_kit.cli_options` and builds its
+settings with `settings_from_options`.
 """
 
 from svc_kit._deadline import check_deadline, time_remaining
@@ -19,7 +21,7 @@ from svc_kit._errors import (
 from svc_kit._lifecycle import serve, serve_forever
 from svc_kit._logging import JsonFormatter, configure_logging
 from svc_kit._server import ServiceServer, build_server
-from svc_kit._settings import ServiceSettings, service_config
+from svc_kit._settings import ServiceSettings, service_config, settings_from_options
 
 __all__ = [
     "Conflict",
@@ -39,5 +41,6 @@ __all__ = [
     "serve",
     "serve_forever",
     "service_config",
+    "settings_from_options",
     "time_remaining",
 ]

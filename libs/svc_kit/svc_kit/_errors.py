@@ -1,8 +1,9 @@
 """Domain errors a servicer raises; the server maps each to a gRPC status with its message.
 
-Raise these (or register your own exception types in `build_server(error_map=...)`); anything
-else is unexpected and reaches the client as INTERNAL with a short message and an error id, the
-traceback going only to the server log.
+Raise these, or register your own exception types in `build_server(error_map=...)` with a
+`grpc.StatusCode` or its name (e.g. `storage.GRPC_STATUS`). Anything else is unexpected and
+reaches the client as INTERNAL with a short message and an error id, the traceback going only to
+the server log.
 """
 
 from collections.abc import Mapping
@@ -58,10 +59,25 @@ class Unavailable(ServiceError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
-ErrorMap = Mapping[type[BaseException], grpc.StatusCode]
+ErrorMap = Mapping[type[BaseException], grpc.StatusCode | str]  # a code or its name
 
 
-def status_for(exc: BaseException, error_map: ErrorMap) -> grpc.StatusCode | None:
+def resolve_error_map(error_map: ErrorMap | None) -> dict[type[BaseException], grpc.StatusCode]:
+    """`error_map` with status names ('NOT_FOUND') turned into codes; ValueError names an
+    unknown status, so a typo fails when the server is built, not when the error happens."""
+    resolved = {}
+    for cls, code in (error_map or {}).items():
+        if isinstance(code, str):
+            if code not in grpc.StatusCode.__members__:
+                raise ValueError(f"{cls.__name__} maps to {code!r}, which is not a gRPC status")
+            code = grpc.StatusCode[code]
+        resolved[cls] = code
+    return resolved
+
+
+def status_for(
+    exc: BaseException, error_map: Mapping[type[BaseException], grpc.StatusCode]
+) -> grpc.StatusCode | None:
     """The status for `exc`: the nearest class in its MRO found in `error_map`, else its
     ServiceError code, else None (unexpected)."""
     for cls in type(exc).__mro__:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from svc_kit._errors import ErrorMap, status_for
+from svc_kit._errors import ErrorMap, resolve_error_map, status_for
 
 log = logging.getLogger("svc_kit.rpc")
 MAX_DETAILS = 1000  # characters of an error message sent to the client
@@ -23,7 +23,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     """Wraps every handler: logs method, status and duration; maps exceptions to statuses."""
 
     def __init__(self, error_map: ErrorMap | None = None) -> None:
-        self.error_map = dict(error_map or {})
+        self.error_map = resolve_error_map(error_map)
 
     async def intercept_service(
         self,

@@ -23,7 +23,9 @@ Servicer = tuple[
 class ServiceServer:
     """A built server: `start()` serves and reports SERVING, `stop()` drains gracefully.
 
-    `port` is the bound port (the real one when settings.port is 0).
+    `port` is the bound port (the real one when settings.port is 0). `on_stop` holds callables
+    (e.g. a core's `close`, stopping its worker processes) that `stop()` runs, in order, once the
+    RPCs have drained.
     """
 
     server: grpc.aio.Server
@@ -32,6 +34,7 @@ class ServiceServer:
     host: str
     service_names: tuple[str, ...]
     settings: ServiceSettings
+    on_stop: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -64,6 +67,11 @@ class ServiceServer:
         grace = self.settings.grace_period_s if grace is None else grace
         log.info("stopping (grace %.1fs)", grace, extra={"grace_s": grace})
         await self.server.stop(grace)
+        for close in self.on_stop:
+            try:
+                close()
+            except Exception:  # one failing cleanup must not skip the others
+                log.exception("cleanup %r failed on stop", close)
 
     async def wait_for_termination(self) -> None:
         """Return when the server has stopped."""

@@ -5,7 +5,7 @@ Usage: `class IngestSettings(ServiceSettings): model_config = service_config("in
 arguments override the environment, which is how tests bind port 0).
 """
 
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,3 +36,12 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")
     reflection: bool = Field(False, description="serve grpc reflection (debugging tools)")
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def settings_from_options(settings_class: type[S], **options: Any) -> S:
+    """`settings_class` built from command-line options: an option left at None is not given,
+    so the environment (AUTOPERI_<SERVICE>_*) or the field's default applies to it."""
+    return settings_class(**{name: value for name, value in options.items() if value is not None})

@@ -7,7 +7,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from svc_kit.conftest import SERVICE, echo_call, running
+from svc_kit._errors import resolve_error_map
+from svc_kit.conftest import SERVICE, MissingThing, echo_call, running
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -110,6 +111,8 @@ def test_size_and_concurrency_limits_give_resource_exhausted():
 def test_graceful_stop_finishes_in_flight_calls_and_reports_not_serving():
     async def scenario():
         async with running(shutdown_delay_s=0.3) as (service, channel):
+            closed = []
+            service.on_stop.append(lambda: closed.append(in_flight.done()))
             watch = health_pb2_grpc.HealthStub(channel).Watch(
                 health_pb2.HealthCheckRequest(service=SERVICE)
             )
@@ -121,6 +124,9 @@ def test_graceful_stop_finishes_in_flight_calls_and_reports_not_serving():
             watch.cancel()  # an open watch would hold the server for the whole grace period
             assert await in_flight == b"slow0.8"
             await stopping
+            assert closed == [True]  # cleanups run once, after the in-flight call finished
+            await service.stop()
+            assert closed == [True]
             code, _ = await _code_and_details(echo_call(channel), b"late", timeout=2)
             assert code == grpc.StatusCode.UNAVAILABLE
 
@@ -141,3 +147,10 @@ def test_reflection_lists_the_services():
             return await asyncio.to_thread(reflect, service.address)
 
     assert {SERVICE, "grpc.health.v1.Health"} <= asyncio.run(scenario())
+
+
+def test_error_maps_take_status_names_and_reject_unknown_ones():
+    resolved = resolve_error_map({MissingThing: "NOT_FOUND", KeyError: grpc.StatusCode.ABORTED})
+    assert resolved == {MissingThing: grpc.StatusCode.NOT_FOUND, KeyError: grpc.StatusCode.ABORTED}
+    with pytest.raises(ValueError, match="'NOT_FOUNDD', which is not a gRPC status"):
+        resolve_error_map({MissingThing: "NOT_FOUNDD"})

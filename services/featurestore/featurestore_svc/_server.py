@@ -2,13 +2,10 @@
 
 from dataclasses import dataclass
 
-import grpc
 from autoperi.featurestore.v1 import featurestore_pb2, featurestore_pb2_grpc
 from storage import (
-    InvalidKey,
+    GRPC_STATUS,
     ObjectStore,
-    RefNotFound,
-    RepositoryNotFound,
     VersionStore,
     open_object_store,
     open_version_store,
@@ -20,11 +17,6 @@ from featurestore_svc._servicer import FeatureStoreServicer
 from featurestore_svc._settings import FeatureStoreSettings
 
 SERVICE_NAME = featurestore_pb2.DESCRIPTOR.services_by_name["FeatureStoreService"].full_name
-ERROR_MAP = {
-    InvalidKey: grpc.StatusCode.INVALID_ARGUMENT,
-    RepositoryNotFound: grpc.StatusCode.NOT_FOUND,
-    RefNotFound: grpc.StatusCode.NOT_FOUND,
-}
 
 
 @dataclass(frozen=True)
@@ -43,7 +35,8 @@ class FeatureStoreDeps:
 
 
 def create_server(settings: FeatureStoreSettings, deps: FeatureStoreDeps) -> ServiceServer:
-    """Build (not start) the featurestore server; `server.core` is its FeatureStoreCore."""
+    """Build (not start) the featurestore server; `server.core` is its FeatureStoreCore, which
+    `server.stop()` closes (queued builds are dropped, a running one finishes)."""
     core = FeatureStoreCore(
         deps.objects,
         deps.versions,
@@ -59,7 +52,8 @@ def create_server(settings: FeatureStoreSettings, deps: FeatureStoreDeps) -> Ser
             )
         ],
         [SERVICE_NAME],
-        error_map=ERROR_MAP,
+        error_map=GRPC_STATUS,
     )
     server.core = core  # type: ignore[attr-defined]
+    server.on_stop.append(core.close)
     return server

@@ -1,10 +1,14 @@
-"""The entry the `autoperi serve featurestore` command calls."""
+"""`autoperi serve featurestore`: the featurestore's commands (mounted by autoperi_cli)."""
 
-from featurestore_svc._settings import FeatureStoreSettings
-from featurestore_svc.main import main
+from svc_kit.cli_options import Host, Port, StorageUri
 
 
-def serve(host: str, port: int, storage_uri: str) -> None:
-    """Serve the featurestore on host:port over the stores at `storage_uri` until a signal;
-    other settings come from AUTOPERI_FEATURESTORE_* variables."""
-    main(FeatureStoreSettings(host=host, port=port, storage_uri=storage_uri))
+def serve(host: Host = None, port: Port = None, storage_uri: StorageUri = None) -> None:
+    """Serve features of dataset commits (tensor shards, statistics, fingerprints) on port 50062
+    unless told otherwise; other settings come from AUTOPERI_FEATURESTORE_* variables."""
+    from svc_kit import settings_from_options
+
+    from featurestore_svc._settings import FeatureStoreSettings
+    from featurestore_svc.main import main
+
+    main(settings_from_options(FeatureStoreSettings, host=host, port=port, storage_uri=storage_uri))

@@ -160,6 +160,27 @@ def test_bad_requests_and_unsupported_kinds(server):
     assert artifact.state == pb.BUILD_STATE_FAILED and artifact.error.code == "unimplemented"
 
 
+def test_a_missing_store_object_is_not_found(server, stores, monkeypatch):
+    """No RPC path of today lets ObjectNotFound escape (the core catches it where it reads), so
+    the real store's error is injected where an RPC reads state: it must be NOT_FOUND, not
+    INTERNAL."""
+    objects, _, _ = stores
+
+    def state_of_a_deleted_manifest(request):
+        return objects.get_bytes("features/manifests/deleted.json")
+
+    monkeypatch.setattr(server.core, "state", state_of_a_deleted_manifest)
+    with grpc.insecure_channel(server.address) as channel:
+        stub = featurestore_pb2_grpc.FeatureStoreServiceStub(channel)
+        request = pb.GetFeaturesRequest(
+            dataset=common_pb2.DatasetRef(dataset="mp20-small"), lookup_only=True
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            stub.GetFeatures(request, timeout=30)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "deleted.json" in info.value.details()
+
+
 def test_store_lease_keeps_two_processes_from_both_building(stores):
     objects, versions, commit = stores
     from featurestore_svc import FeatureRequest, resolve_config

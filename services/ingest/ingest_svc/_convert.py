@@ -2,6 +2,7 @@
 
 from autoperi.ingest.v1 import ingest_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
+from svc_kit import InvalidInput
 
 from ingest_svc._core import CommitInfo, DatasetInfo, MergeOutcome
 from ingest_svc._model import IngestResult, IngestTarget, RejectPolicy
@@ -28,6 +29,18 @@ def target_from_header(header: ingest_pb2.IngestHeader) -> IngestTarget:
         stage_only=header.stage_only,
         reject_policy=_POLICIES.get(header.reject_policy, RejectPolicy.SKIP_RECORD),
     )
+
+
+def chunk_text(chunk: ingest_pb2.CifChunk | ingest_pb2.CsvChunk) -> str:
+    """The text of a CIF or CSV chunk: `text`, or `raw` decoded here as UTF-8 (a leading BOM
+    dropped). Bytes that are not UTF-8 stay as surrogate escapes (U+DC80..U+DCFF), which the
+    parser turns back into the same bytes, so it rejects exactly the records holding them
+    ("not_utf8") and reads the rest. InvalidInput if both fields are set."""
+    if not chunk.raw:
+        return chunk.text
+    if chunk.text:
+        raise InvalidInput(f"a chunk of {chunk.file_name!r} sets both text and raw: send one")
+    return chunk.raw.decode("utf-8-sig", errors="surrogateescape")
 
 
 def ingest_response(result: IngestResult) -> ingest_pb2.IngestResponse:

@@ -2,17 +2,8 @@
 
 from dataclasses import dataclass
 
-import grpc
 from autoperi.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from storage import (
-    HeadMoved,
-    InvalidKey,
-    ObjectNotFound,
-    RefNotFound,
-    RepositoryNotFound,
-    VersionStore,
-    open_version_store,
-)
+from storage import GRPC_STATUS, VersionStore, open_version_store
 from svc_kit import ServiceServer, build_server
 
 from ingest_svc._core import IngestCore
@@ -20,13 +11,6 @@ from ingest_svc._servicer import IngestServicer
 from ingest_svc._settings import IngestSettings
 
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
-ERROR_MAP = {
-    InvalidKey: grpc.StatusCode.INVALID_ARGUMENT,
-    RepositoryNotFound: grpc.StatusCode.NOT_FOUND,
-    RefNotFound: grpc.StatusCode.NOT_FOUND,
-    ObjectNotFound: grpc.StatusCode.NOT_FOUND,
-    HeadMoved: grpc.StatusCode.ABORTED,
-}
 
 
 @dataclass(frozen=True)
@@ -42,14 +26,16 @@ class IngestDeps:
 
 
 def create_server(settings: IngestSettings, deps: IngestDeps) -> ServiceServer:
-    """Build (not start) the ingest server; its core's parser processes stop with `close_core`."""
+    """Build (not start) the ingest server; `server.core` is its IngestCore, whose parser
+    processes `server.stop()` ends."""
     core = IngestCore(deps.versions, settings.sandbox_limits(), settings.session_limits())
     servicer = IngestServicer(core)
     server = build_server(
         settings,
         [(ingest_pb2_grpc.add_IngestServiceServicer_to_server, servicer)],
         [SERVICE_NAME],
-        error_map=ERROR_MAP,
+        error_map=GRPC_STATUS,
     )
     server.core = core  # type: ignore[attr-defined]
+    server.on_stop.append(core.close)
     return server

@@ -118,9 +118,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
 def _feed(session, message: ingest_pb2.IngestRequest, kind: str) -> None:
     if kind == "cif":
-        session.add_cif(message.cif.file_name, message.cif.text)
+        session.add_cif(message.cif.file_name, convert.chunk_text(message.cif))
     elif kind == "csv":
-        session.add_csv(message.csv.file_name, message.csv.text, message.csv.first_row)
+        text = convert.chunk_text(message.csv)
+        session.add_csv(message.csv.file_name, text, message.csv.first_row)
     elif kind == "crystals":
         session.add_crystals([c.SerializeToString() for c in message.crystals.crystals])
     elif kind == "removal":

@@ -6,6 +6,7 @@ fails, is aborted or is cancelled leaves no trace in the stores.
 
 import base64
 import logging
+import re
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from ingest_svc._model import (
 from ingest_svc._sandbox import ParserPool
 
 _COMMIT_ATTEMPTS = 20
+_SURROGATES = re.compile("[\ud800-\udfff]")
 log = logging.getLogger("ingest_svc.session")
 
 
@@ -111,7 +113,7 @@ class IngestSession:
         return self._limits.batch_records
 
     def _count_bytes(self, text: str, suffix: str) -> None:
-        data = text.encode("utf-8", errors="replace")
+        data = text.encode("utf-8", errors="surrogateescape")  # the bytes as received
         self._bytes += len(data)
         self._check_bytes()
         self._sources[f"{SOURCES_PREFIX}{sha256_bytes(data)}{suffix}"] = data
@@ -206,12 +208,18 @@ def _sort_entries(parsed: list[_Parsed]) -> tuple[list[Rejection], dict[str, lis
         for entry in batch.entries:
             key = _record_key(batch, entry)
             if entry["error"] is not None:
-                code, _, message = entry["error"].partition(": ")
-                rejections.append(Rejection(key, code, message or code))
+                code, _, message = _printable(entry["error"]).partition(": ")
+                rejections.append(Rejection(_printable(key), code, message or code))
                 continue
             blob = base64.b64decode(entry["crystal"])
             valid.setdefault(crystal_key(entry["hash"]), []).append(blob)
     return rejections, valid
+
+
+def _printable(text: str) -> str:
+    """`text` with the surrogate escapes of bytes that were not UTF-8 (block names, row ids of
+    raw chunks) shown as U+FFFD, so it fits a proto string."""
+    return _SURROGATES.sub("\ufffd", text)
 
 
 def _record_key(batch: _Parsed, entry: dict[str, Any]) -> str:

@@ -1,10 +1,14 @@
-"""The entry the `autoperi serve ingest` command calls."""
+"""`autoperi serve ingest`: the ingest service's commands (mounted by autoperi_cli)."""
 
-from ingest_svc._settings import IngestSettings
-from ingest_svc.main import main
+from svc_kit.cli_options import Host, Port, StorageUri
 
 
-def serve(host: str, port: int, storage_uri: str) -> None:
-    """Serve the ingest service on host:port over the stores at `storage_uri` until a signal;
-    other settings come from AUTOPERI_INGEST_* variables."""
-    main(IngestSettings(host=host, port=port, storage_uri=storage_uri))
+def serve(host: Host = None, port: Port = None, storage_uri: StorageUri = None) -> None:
+    """Serve dataset ingestion (CIF, CSV, proto crystals -> versioned datasets) on port 50061
+    unless told otherwise; other settings come from AUTOPERI_INGEST_* variables."""
+    from svc_kit import settings_from_options
+
+    from ingest_svc._settings import IngestSettings
+    from ingest_svc.main import main
+
+    main(settings_from_options(IngestSettings, host=host, port=port, storage_uri=storage_uri))

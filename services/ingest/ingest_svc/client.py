@@ -13,44 +13,48 @@ from autoperi.ingest.v1 import ingest_pb2
 _MAX_CSV_FIELD = 1 << 30
 
 
-def read_text(path: str | Path) -> str:
-    """A file's text (gunzipped when gzip-compressed); undecodable bytes become U+FFFD, since
-    proto strings must be UTF-8."""
+def read_bytes(path: str | Path) -> bytes:
+    """A file's bytes, gunzipped when gzip-compressed (a corrupt gzip file is sent as it is:
+    the server reports it)."""
     data = Path(path).read_bytes()
     if data[:2] == b"\x1f\x8b":
-        with contextlib.suppress(
-            OSError, EOFError, zlib.error
-        ):  # else sent as it is: the server reports it
+        with contextlib.suppress(OSError, EOFError, zlib.error):
             data = gzip.decompress(data)
-    return data.decode("utf-8", errors="replace")
+    return data
 
 
 def csv_requests(path: str | Path, rows_per_chunk: int = 500) -> Iterator[ingest_pb2.IngestRequest]:
-    """CsvChunk messages of at most `rows_per_chunk` rows, each with the header line."""
-    text, name = read_text(path), Path(path).name
+    """CsvChunk messages of at most `rows_per_chunk` rows, each with the header line, carrying
+    the file's bytes (`raw`): the server rejects only the rows that are not UTF-8."""
+    # surrogateescape keeps bytes that are not UTF-8 through the csv module unchanged
+    text, name = read_bytes(path).decode("utf-8", errors="surrogateescape"), Path(path).name
     if csv.field_size_limit() < _MAX_CSV_FIELD:
         csv.field_size_limit(_MAX_CSV_FIELD)
     try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+        rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
     except csv.Error:
-        yield ingest_pb2.IngestRequest(csv=ingest_pb2.CsvChunk(file_name=name, text=text))
-        return
+        rows = []
     if len(rows) < 2:
-        yield ingest_pb2.IngestRequest(csv=ingest_pb2.CsvChunk(file_name=name, text=text))
+        yield _csv_chunk(name, text, 0)
         return
-    rows = [r for r in rows if r]
     for start in range(1, len(rows), rows_per_chunk):
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerows(
             [rows[0], *rows[start : start + rows_per_chunk]]
         )
-        chunk = ingest_pb2.CsvChunk(file_name=name, text=out.getvalue(), first_row=start - 1)
-        yield ingest_pb2.IngestRequest(csv=chunk)
+        yield _csv_chunk(name, out.getvalue(), start - 1)
+
+
+def _csv_chunk(name: str, text: str, first_row: int) -> ingest_pb2.IngestRequest:
+    raw = text.encode("utf-8", errors="surrogateescape")
+    return ingest_pb2.IngestRequest(
+        csv=ingest_pb2.CsvChunk(file_name=name, raw=raw, first_row=first_row)
+    )
 
 
 def cif_requests(path: str | Path) -> Iterator[ingest_pb2.IngestRequest]:
-    """One CifChunk with the whole file (the server batches its blocks)."""
-    chunk = ingest_pb2.CifChunk(file_name=Path(path).name, text=read_text(path))
+    """One CifChunk with the whole file's bytes (the server decodes and batches its blocks)."""
+    chunk = ingest_pb2.CifChunk(file_name=Path(path).name, raw=read_bytes(path))
     yield ingest_pb2.IngestRequest(cif=chunk)
 
 

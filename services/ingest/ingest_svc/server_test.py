@@ -196,3 +196,34 @@ def test_a_missed_deadline_commits_nothing(stub, ingest_server, mp20_rows):
     )
     assert code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert not versions.repository_exists("late")
+
+
+def test_raw_bytes_that_are_not_utf8_reject_only_their_records(stub, ingest_server):
+    _, versions = ingest_server
+    latin1 = GOOD_CIF.replace("data_NaCl", "data_caf\xe9").encode("latin-1")
+    kcl = GOOD_CIF.replace("Na", "K").replace("data_NaCl", "data_KCl").replace("5.64", "6.29")
+    raw = b"\xef\xbb\xbf" + kcl.encode() + latin1  # a BOM, a good block, a latin-1 block
+    chunk = ingest_pb2.CifChunk(file_name="mixed.cif", raw=raw)
+    reply = _ingest(stub, "raw-cif", [ingest_pb2.IngestRequest(cif=chunk)], create_dataset=True)
+    assert (reply.num_accepted, reply.num_rejected) == (1, 1)
+    [rejected] = reply.rejected_records
+    assert (rejected.record_key, rejected.code) == ("mixed.cif#caf\ufffd", "not_utf8")
+    assert "line" in rejected.message
+    sources = versions.tree("raw-cif", reply.commit_id, "sources/")
+    assert [e.size for e in sources.values()] == [len(raw) - 3]  # as received, less the BOM
+    rows = io.StringIO()
+    csv.writer(rows).writerows([["material_id", "cif"], ["a", kcl], ["b\xe9", GOOD_CIF]])
+    chunk = ingest_pb2.CsvChunk(file_name="r.csv", raw=rows.getvalue().encode("latin-1"))
+    reply = _ingest(stub, "raw-csv", [ingest_pb2.IngestRequest(csv=chunk)], create_dataset=True)
+    assert (reply.num_accepted, reply.num_duplicates, reply.num_rejected) == (1, 0, 1)
+    assert [(r.record_key, r.code) for r in reply.rejected_records] == [("r.csv:1", "not_utf8")]
+
+
+def test_a_chunk_with_both_text_and_raw_is_invalid(stub, ingest_server):
+    _, versions = ingest_server
+    chunk = ingest_pb2.CifChunk(file_name="both.cif", text=GOOD_CIF, raw=GOOD_CIF.encode())
+    code, details = _code(
+        lambda: _ingest(stub, "both", [ingest_pb2.IngestRequest(cif=chunk)], create_dataset=True)
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "both text and raw" in details
+    assert not versions.repository_exists("both")
