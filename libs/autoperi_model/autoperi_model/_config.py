@@ -35,6 +35,28 @@ class FlowConfig(_Strict):
     lattice_base_std: float = Field(0.1, ge=0, description="Std of the symmetric base matrix B.")
 
 
+class DiffusionConfig(_Strict):
+    """GemsDiff-style diffusion (SCIENCE.md 4.2): wrapped normal on the torus (variance
+    exploding, sigma geometric from sigma_max at t = 0 to sigma_min at t = 1) and a variance-
+    preserving cosine schedule in the symmetric Lie algebra of the lattice."""
+
+    sigma_min: float = Field(0.005, gt=0, description="Torus noise at t = 1 (fractional).")
+    sigma_max: float = Field(0.5, gt=0, description="Torus noise at t = 0 (fractional).")
+    lattice_sigma: float = Field(0.3, gt=0, description="Std of the lattice log-stretch noise.")
+    loss_sigma_floor: float = Field(
+        0.05, gt=0, description="Torus loss is divided by max(sigma_t, floor)^2."
+    )
+
+
+class PhysicsConfig(_Strict):
+    """Physics-informed training terms (SCIENCE.md 4.4); weight 0 switches a term off."""
+
+    min_distance_weight: float = Field(0.0, ge=0)
+    min_distance_scale: float = Field(
+        0.6, gt=0, description="d_min(Zi, Zj) = max(0.5 A, scale * (r_cov,i + r_cov,j))."
+    )
+
+
 class DataConfig(_Strict):
     """Which dataset to train on; the directory comes from AUTOPERI_DATA_DIR."""
 
@@ -67,7 +89,7 @@ class TrainConfig(_Strict):
 class SampleConfig(_Strict):
     """Default sampler settings stored with a checkpoint."""
 
-    sampler: Literal["euler", "heun"] = "heun"
+    sampler: Literal["euler", "heun", "ddpm"] = "heun"
     steps: int = Field(50, gt=0)
     anneal: dict[str, float] = Field(
         default_factory=dict, description="Field -> s: velocity scaled by (1 + s t)."
@@ -75,11 +97,15 @@ class SampleConfig(_Strict):
 
 
 class Config(_Strict):
-    """The whole run: data, backbone, flow, training and default sampling."""
+    """The whole run: data, backbone, generative process, physics terms, training and default
+    sampling. `process` picks flow matching (samplers euler/heun) or diffusion (ddpm)."""
 
     data: DataConfig = DataConfig()
     backbone: BackboneConfig = BackboneConfig()
+    process: Literal["flow", "diffusion"] = "flow"
     flow: FlowConfig = FlowConfig()
+    diffusion: DiffusionConfig = DiffusionConfig()
+    physics: PhysicsConfig = PhysicsConfig()
     train: TrainConfig = TrainConfig()
     sample: SampleConfig = SampleConfig()
 

@@ -1,4 +1,4 @@
-"""The generic generative model: one backbone, a map field name -> FieldProcess, ODE samplers."""
+"""Flow matching on torus x lattice with ODE samplers, and `build_model` for every process."""
 
 from __future__ import annotations
 
@@ -6,60 +6,25 @@ from collections.abc import Mapping
 from typing import Literal
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from autoperi_model._backbone import Backbone
 from autoperi_model._batch import CrystalBatch
 from autoperi_model._config import Config
-from autoperi_model._fields import FieldProcess, LatticeFlow, TorusFlow
+from autoperi_model._fields import LatticeFlow, TorusFlow
+from autoperi_model._model import GenerativeModel
 
-Sampler = Literal["euler", "heun"]
+Sampler = Literal["euler", "heun", "ddpm"]
 
 
-class FlowModel(nn.Module):
-    """Joint generation of the fields in `processes`; the other fields (types) are given (CSP).
+class FlowModel(GenerativeModel):
+    """Flow matching (SCIENCE.md 4.1): predictions are velocities, sampled by Euler or Heun."""
 
-    Construction checks the wiring: every process must name a field the backbone outputs and that
-    a CrystalBatch has.
-    """
-
-    def __init__(
-        self,
-        backbone: nn.Module,
-        processes: Mapping[str, FieldProcess],
-        weights: Mapping[str, float],
-    ) -> None:
-        super().__init__()
-        for key, proc in processes.items():
-            if proc.key != key or key not in backbone.outputs:
-                raise ValueError(f"process for {key!r} has no matching backbone output")
-            if key not in CrystalBatch.__dataclass_fields__:
-                raise ValueError(f"process for {key!r} names no CrystalBatch field")
-        if set(weights) != set(processes):
-            raise ValueError(f"loss weights {sorted(weights)} != processes {sorted(processes)}")
-        self.backbone = backbone
-        self.processes = dict(processes)
-        self.weights = dict(weights)
+    samplers = ("euler", "heun")
 
     def velocities(self, state: CrystalBatch, t: Tensor) -> dict[str, Tensor]:
         """Velocity of each generated field at `state`, time t (B,)."""
-        out = self.backbone(state, t)
-        return {key: proc.project(out[key], state) for key, proc in self.processes.items()}
-
-    def loss(
-        self, data: CrystalBatch, generator: torch.Generator
-    ) -> tuple[Tensor, dict[str, float]]:
-        """Flow-matching loss of a data batch: weighted sum and parts (means over crystals)."""
-        t = torch.rand(data.num_crystals, generator=generator, dtype=data.lattice.dtype)
-        fields, targets = {}, {}
-        for key, proc in self.processes.items():
-            x0 = proc.sample_base(data, generator)
-            fields[key], targets[key] = proc.interpolate(x0, getattr(data, key), t, data)
-        state = data.replace(**fields)
-        pred = self.velocities(state, t)
-        parts = {k: p.loss(pred[k], targets[k], state).mean() for k, p in self.processes.items()}
-        total = sum(self.weights[k] * v for k, v in parts.items())
-        return total, {k: float(v.detach()) for k, v in parts.items()}
+        return self.predictions(state, t)
 
     @torch.no_grad()
     def sample(
@@ -78,8 +43,9 @@ class FlowModel(nn.Module):
         Returns the generated batch (fields of `template` not generated are kept) and the number
         of network evaluations per sample (NFE): `steps` for Euler, `2 * steps` for Heun.
         """
-        if steps < 1 or sampler not in ("euler", "heun"):
-            raise ValueError(f"need steps >= 1 and sampler in euler/heun, got {steps}, {sampler!r}")
+        if steps < 1 or sampler not in self.samplers:
+            known = "/".join(self.samplers)
+            raise ValueError(f"need steps >= 1 and sampler in {known}, got {steps}, {sampler!r}")
         state = template.replace(
             **{k: p.sample_base(template, generator) for k, p in self.processes.items()}
         )
@@ -110,11 +76,17 @@ class FlowModel(nn.Module):
         return state.replace(**moved)
 
 
-def build_model(config: Config, volume_per_atom: float) -> FlowModel:
-    """The CSP flow model of a config: positions on the torus and the lattice in GL3/O(3)."""
+def build_model(config: Config, volume_per_atom: float) -> GenerativeModel:
+    """The CSP model of a config: positions on the torus and the lattice in GL3/O(3), by flow
+    matching (`process: flow`) or diffusion (`process: diffusion`)."""
+    if config.process == "diffusion":
+        from autoperi_model._diffusion import build_diffusion_model
+
+        return build_diffusion_model(config, volume_per_atom)
     torus, lattice = TorusFlow(), LatticeFlow(volume_per_atom, config.flow.lattice_base_std)
     return FlowModel(
         Backbone(config.backbone),
         {torus.key: torus, lattice.key: lattice},
         {torus.key: 1.0, lattice.key: config.flow.lattice_weight},
+        config.physics,
     )

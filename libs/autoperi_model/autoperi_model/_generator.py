@@ -12,7 +12,8 @@ from xtal import Crystal, Provenance
 
 from autoperi_model._batch import CrystalBatch
 from autoperi_model._checkpoint import Manifest, load_weights
-from autoperi_model._flow import FlowModel, Sampler, build_model
+from autoperi_model._flow import Sampler, build_model
+from autoperi_model._model import GenerativeModel
 
 MAX_ATOMS = 100
 
@@ -42,7 +43,7 @@ def parse_composition(text: str | Composition) -> np.ndarray:
 class Generator:
     """Crystal structure prediction from a trained checkpoint (EMA weights, CPU, float32)."""
 
-    def __init__(self, model: FlowModel, manifest: Manifest, checkpoint_id: str = "") -> None:
+    def __init__(self, model: GenerativeModel, manifest: Manifest, checkpoint_id: str = "") -> None:
         self.model = model.eval()
         self.manifest = manifest
         self.checkpoint_id = checkpoint_id or manifest.weights_sha256[:12]

@@ -52,15 +52,17 @@ def sample_cmd(
     ] = None,
     n: Annotated[int, typer.Option(min=1, help="Samples per composition or split row.")] = 1,
     steps: Annotated[int, typer.Option(min=1, help="Integration steps.")] = 50,
-    sampler: Annotated[str, typer.Option(help="euler or heun.")] = "euler",
+    sampler: Annotated[
+        str, typer.Option(help="euler or heun (flow checkpoints), ddpm (diffusion).")
+    ] = "euler",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Crystal structure prediction: `n` structures per composition (or per row of `--split`,
     tagged with `gt_index` for `autoperi eval --task csp`), written as CIF + samples.json."""
     from autoperi_model._generator import Generator, parse_composition
 
-    if sampler not in ("euler", "heun"):
-        raise typer.BadParameter(f"unknown sampler {sampler!r}; use euler or heun")
+    if sampler not in ("euler", "heun", "ddpm"):
+        raise typer.BadParameter(f"unknown sampler {sampler!r}; use euler, heun or ddpm")
     if bool(composition) == bool(split):
         raise typer.BadParameter("give either --composition (one or more) or --split")
     gen = Generator.from_checkpoint(checkpoint)
