@@ -41,19 +41,26 @@ class RelaxSettings:
     fmax: float = 0.1
 
 
-def chgnet_worker_init() -> None:
-    """Worker initializer: one torch thread, quiet, CHGNet loaded once per worker."""
+def chgnet_worker_init(num_threads: int = 1) -> None:
+    """Worker initializer: `num_threads` torch threads, quiet, CHGNet loaded once per worker."""
     import warnings
 
     import torch
 
     global _MODEL
     warnings.filterwarnings("ignore")
-    torch.set_num_threads(1)
+    torch.set_num_threads(num_threads)
     from chgnet.model import CHGNet
 
     with contextlib.redirect_stdout(io.StringIO()):
         _MODEL = CHGNet.load(model_name=MODEL_NAME, use_device="cpu", verbose=False)
+
+
+def loaded_model():
+    """The CHGNet that `chgnet_worker_init` loaded in this process (RuntimeError before)."""
+    if _MODEL is None:
+        raise RuntimeError("CHGNet is not loaded in this process: call chgnet_worker_init()")
+    return _MODEL
 
 
 def _scorable(payload: Payload) -> bool:

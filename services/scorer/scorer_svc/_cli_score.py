@@ -1,0 +1,133 @@
+"""The body of `autoperi score`: read files, score in this process or on a server, report."""
+
+import json
+import math
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from xtal import Crystal
+
+from scorer_svc._model import Reference, ScoreOptions, Scores
+
+console = Console()
+
+
+def run_score(
+    files: list[Path],
+    address: str | None,
+    relax: bool,
+    max_relax_steps: int,
+    fmax: float,
+    novelty: str | None,
+    storage_uri: str,
+    json_out: Path | None,
+) -> None:
+    """Score the crystals of `files`; exit code 2 for unreadable input or a refused request."""
+    from scorer_svc._inputs import read_inputs
+
+    try:
+        crystals, problems = read_inputs(files)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    for line in problems:
+        console.print(f"[yellow]skipped[/yellow] {line}")
+    if not crystals:
+        console.print("[red]no crystals to score[/red]")
+        raise typer.Exit(2)
+    options = ScoreOptions(
+        relax=relax, max_relax_steps=max_relax_steps, fmax=fmax,
+        novelty_reference=_reference(novelty) if novelty else None,
+    )  # fmt: skip
+    results = _remote(address, crystals, options) if address else _local(
+        crystals, options, storage_uri)  # fmt: skip
+    _table(crystals, results, relax, novelty is not None)
+    if json_out is not None:
+        rows = [_row(c, r) for c, r in zip(crystals, results, strict=True)]
+        json_out.write_text(json.dumps({"results": rows}, indent=1) + "\n")
+        console.print(f"{len(rows)} results -> {json_out}")
+
+
+def _reference(text: str) -> Reference:
+    dataset, _, ref = text.partition("@")
+    return Reference(dataset, ref)
+
+
+def _remote(address: str, crystals: list[Crystal], options: ScoreOptions) -> list[Scores]:
+    import grpc
+
+    from scorer_svc.client import score
+
+    try:
+        return score(address, crystals, options)
+    except grpc.RpcError as exc:
+        console.print(f"[red]{exc.code().name}: {exc.details()}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _local(crystals: list[Crystal], options: ScoreOptions, storage_uri: str) -> list[Scores]:
+    from svc_kit import ServiceError
+
+    from scorer_svc._server import ScorerDeps, build_core
+    from scorer_svc._settings import ScorerSettings
+
+    settings = ScorerSettings(storage_uri=storage_uri, warm_start=False)
+    use_store = options.novelty_reference is not None
+    deps = ScorerDeps.from_settings(settings) if use_store else ScorerDeps(None)
+    core = build_core(settings, deps)
+    try:
+        results: list[Scores] = []
+        for start in range(0, len(crystals), settings.max_batch_size):
+            chunk = crystals[start : start + settings.max_batch_size]
+            _, batches = core.score(chunk, options)
+            for result in (r for batch in batches for r in batch):
+                result.index += start
+                results.append(result)
+    except ServiceError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        core.close()
+    return sorted(results, key=lambda r: r.index)
+
+
+def _table(crystals: list[Crystal], results: list[Scores], relax: bool, novelty: bool) -> None:
+    table = Table("#", "id", "formula", "E (eV/atom)", "valid", "space group")
+    for name in (["steps"] if relax else []) + (["novel"] if novelty else []):
+        table.add_column(name)
+    for crystal, r in zip(crystals, results, strict=True):
+        if r.error is not None:
+            table.add_row(str(r.index), crystal.id, crystal.formula, f"[red]{r.error.code}[/red]",
+                          "", r.error.message[:60])  # fmt: skip
+            continue
+        valid = f"{'S' if r.structure_valid else '-'}{'C' if r.composition_valid else '-'}"
+        cells = [str(r.index), crystal.id, crystal.formula, f"{r.energy_per_atom:.4f}", valid,
+                 f"{r.space_group_symbol} ({r.space_group_number})"]  # fmt: skip
+        cells += [str(r.relax_steps)] if relax else []
+        cells += [str(r.novel)] if novelty else []
+        table.add_row(*cells)
+    console.print(table)
+
+
+def _row(crystal: Crystal, r: Scores) -> dict:
+    row = {"index": r.index, "id": crystal.id, "formula": crystal.formula}
+    if r.error is not None:
+        return row | {"error": {"code": r.error.code, "message": r.error.message}}
+    return row | {
+        "content_hash": r.content_hash,
+        "energy_per_atom": r.energy_per_atom,
+        "unrelaxed_energy_per_atom": r.unrelaxed_energy_per_atom,
+        "relax_steps": r.relax_steps,
+        "relax_converged": r.relax_converged,
+        "structure_valid": r.structure_valid,
+        "composition_valid": r.composition_valid,
+        "min_distance": r.min_distance if math.isfinite(r.min_distance) else None,
+        "space_group_number": r.space_group_number,
+        "space_group_symbol": r.space_group_symbol,
+        "novel": r.novel,
+        "matched_content_hash": r.matched_content_hash,
+        "e_above_hull": r.e_above_hull,
+        "formation_energy_per_atom": r.formation_energy_per_atom,
+    }

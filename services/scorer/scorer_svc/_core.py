@@ -1,0 +1,233 @@
+"""ScorerCore: the scorer's logic in plain Python (no gRPC), over a CHGNet worker pool.
+
+`score(crystals, options, deadline)` checks the request (TooLarge over `max_batch_size`
+crystals, InvalidInput for bad options), resolves the novelty reference once, then returns an
+iterator of result lists, one per worker batch, in completion order. Crystals over `max_atoms`
+atoms or with under `MIN_VOLUME_PER_ATOM` A^3 per atom get a per-crystal error without reaching
+CHGNet. With a `HullReference`, energy above the hull and formation energy are added here, like
+novelty. Deadlines are `time.monotonic()` values: a batch that cannot finish before the deadline
+raises DeadlineExceeded; without a deadline a batch over `call_timeout_s` fails its crystals
+with the code "timeout".
+"""
+
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+import chgnet
+from autoperi_eval._chgnet import MIN_VOLUME_PER_ATOM, MODEL_NAME
+from svc_kit import DeadlineExceeded, InvalidInput, TooLarge, Unavailable
+from xtal import Crystal
+
+from scorer_svc._hull import HullReference
+from scorer_svc._model import DEFAULT_RELAX_STEPS, Item, ScoreOptions, ScorerInfo, Scores
+from scorer_svc._novelty import NoveltyIndex, NoveltyReferences
+from scorer_svc._pool import PotentialPool, WorkerError, WorkerTimeout, WorkerUnavailable
+
+
+@dataclass(frozen=True)
+class CoreLimits:
+    """Request limits and batching: crystals per request and atoms per crystal; crystals per
+    worker call for single points and for relaxations; the most relaxation steps a request may
+    ask for; the time limit of one worker call when the client set no deadline."""
+
+    max_batch_size: int = 256
+    max_atoms: int = 200
+    batch_size: int = 16
+    relax_batch_size: int = 4
+    max_relax_steps: int = 2000
+    call_timeout_s: float = 900.0
+
+
+@dataclass
+class RunStats:
+    """Where the time of one `score` call went (filled as batches complete), seconds."""
+
+    queued_s: float = 0.0
+    compute_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, queued_s: float, compute_s: float) -> None:
+        with self._lock:
+            self.queued_s += queued_s
+            self.compute_s += compute_s
+
+
+class ScorerCore:
+    """Scores batches of crystals: CHGNet energies/forces/stress, relaxation, validity,
+    symmetry (in the worker pool) and novelty (here, against cached dataset commits)."""
+
+    def __init__(
+        self,
+        pool: PotentialPool,
+        references: NoveltyReferences | None = None,
+        limits: CoreLimits | None = None,
+        hull: HullReference | None = None,
+    ) -> None:
+        self.pool = pool
+        self.references = references
+        self.limits = limits or CoreLimits()
+        self.hull = hull
+        self._executor = ThreadPoolExecutor(pool.limits.workers, "scorer-batch")
+
+    def close(self) -> None:
+        """Stop the worker processes and the novelty reader."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.pool.close()
+        if self.references is not None:
+            self.references.close()
+
+    def info(self) -> ScorerInfo:
+        """The potential, the hull reference (if any) and the limits."""
+        return ScorerInfo(
+            potential_name="CHGNet",
+            potential_version=f"{MODEL_NAME} (chgnet {chgnet.__version__})",
+            hull_configured=self.hull is not None,
+            hull_source=self.hull.source if self.hull is not None else "",
+            max_batch_size=self.limits.max_batch_size,
+            max_atoms=self.limits.max_atoms,
+        )
+
+    def check(self, crystals: Sequence[Crystal], options: ScoreOptions) -> None:
+        """InvalidInput / TooLarge for a request the core will not run."""
+        if not crystals:
+            raise InvalidInput("the request has no crystals: send at least one")
+        if len(crystals) > self.limits.max_batch_size:
+            raise TooLarge(
+                f"{len(crystals)} crystals exceed the limit of {self.limits.max_batch_size}"
+                " per request: split the request"
+            )
+        if options.relax and options.max_relax_steps > self.limits.max_relax_steps:
+            raise InvalidInput(
+                f"max_relax_steps {options.max_relax_steps} exceeds the server's limit of"
+                f" {self.limits.max_relax_steps}"
+            )
+        if options.novelty_reference is not None and self.references is None:
+            raise InvalidInput("this scorer has no dataset store: novelty cannot be checked")
+
+    def score(
+        self,
+        crystals: Sequence[Crystal],
+        options: ScoreOptions,
+        deadline: float | None = None,
+        stats: RunStats | None = None,
+    ) -> tuple[str, Iterator[list[Scores]]]:
+        """(novelty reference commit or '', iterator of result lists as batches complete).
+        Raises before iterating for a bad request or reference (InvalidInput, TooLarge,
+        NotFound); the iterator raises DeadlineExceeded and Unavailable."""
+        self.check(crystals, options)
+        steps = options.max_relax_steps or min(DEFAULT_RELAX_STEPS, self.limits.max_relax_steps)
+        options = dataclasses.replace(options, max_relax_steps=steps)
+        index = None
+        if options.novelty_reference is not None:
+            index = self.references.index(options.novelty_reference)
+        stats = stats or RunStats()
+        early, todo = self._prefilter(crystals)
+        size = self.limits.relax_batch_size if options.relax else self.limits.batch_size
+        batches = [todo[s : s + size] for s in range(0, len(todo), size)]
+        run = self._run(crystals, batches, options, deadline, index, stats)
+        return (index.commit if index else ""), _then(early, run)
+
+    def _prefilter(self, crystals: Sequence[Crystal]) -> tuple[list[Scores], list[int]]:
+        """(errors of crystals CHGNet must not see, indices of the others)."""
+        early, todo = [], []
+        for i, crystal in enumerate(crystals):
+            n = crystal.num_atoms
+            if n == 0:
+                early.append(Scores.failed(i, crystal.id, "no_atoms", "the cell has no atoms"))
+            elif n > self.limits.max_atoms:
+                message = f"{n} atoms exceed the limit of {self.limits.max_atoms}"
+                early.append(Scores.failed(i, crystal.id, "too_many_atoms", message))
+            elif crystal.volume / n < MIN_VOLUME_PER_ATOM:
+                message = (
+                    f"{crystal.volume / n:.4g} A^3 per atom is below {MIN_VOLUME_PER_ATOM} A^3:"
+                    " not a physical cell"
+                )
+                early.append(Scores.failed(i, crystal.id, "small_volume", message))
+            else:
+                todo.append(i)
+        return early, todo
+
+    def _run(
+        self,
+        crystals: Sequence[Crystal],
+        batches: list[list[int]],
+        options: ScoreOptions,
+        deadline: float | None,
+        index: NoveltyIndex | None,
+        stats: RunStats,
+    ) -> Iterator[list[Scores]]:
+        def job(batch: list[int]) -> list[Scores]:
+            return self._batch(crystals, batch, options, deadline, index, stats)
+
+        pending: set[Future] = {self._executor.submit(job, b) for b in batches}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _batch(
+        self,
+        crystals: Sequence[Crystal],
+        batch: list[int],
+        options: ScoreOptions,
+        deadline: float | None,
+        index: NoveltyIndex | None,
+        stats: RunStats,
+    ) -> list[Scores]:
+        items: list[Item] = [_item(crystals[i]) for i in batch]
+        own = deadline is None
+        limit = time.monotonic() + self.limits.call_timeout_s if own else deadline
+        start = time.perf_counter()
+        try:
+            results, queued = self.pool.score(items, options, self.limits.batch_size, limit)
+        except WorkerTimeout as exc:
+            if not own:
+                raise DeadlineExceeded(
+                    f"scoring did not finish before the deadline: {exc}"
+                ) from None
+            return [Scores.failed(i, crystals[i].id, "timeout", str(exc)) for i in batch]
+        except WorkerUnavailable as exc:
+            raise Unavailable(f"the scorer cannot run CHGNet now: {exc}") from None
+        except WorkerError as exc:  # the worker caught it: the whole batch failed, say why
+            return [Scores.failed(i, crystals[i].id, "scorer_error", str(exc)) for i in batch]
+        stats.add(queued, time.perf_counter() - start - queued)
+        for i, result in zip(batch, results, strict=True):
+            result.index, result.crystal_id = i, crystals[i].id
+            if result.error is not None:
+                continue
+            if index is not None:
+                _novelty(index, crystals[i], result, options.relax)
+            if self.hull is not None:
+                result.e_above_hull, result.formation_energy_per_atom = self.hull.evaluate(
+                    crystals[i].atomic_numbers, result.energy_per_atom
+                )
+        return results
+
+
+def _item(crystal: Crystal) -> Item:
+    return (
+        crystal.lattice.copy(), crystal.atomic_numbers.copy(), crystal.frac_coords.copy()
+    )  # fmt: skip
+
+
+def _novelty(index: NoveltyIndex, crystal: Crystal, result: Scores, relaxed: bool) -> None:
+    """Novelty of the scored structure (the relaxed one when relaxed)."""
+    scored = crystal.replace(lattice=result.lattice, frac_coords=result.frac_coords)
+    match = index.match(scored, "" if relaxed else result.content_hash)
+    result.novel = match is None
+    result.matched_content_hash = match or ""
+
+
+def _then(first: list[Scores], rest: Iterator[list[Scores]]) -> Iterator[list[Scores]]:
+    """`first` (if any results), then the lists of `rest`; closing it closes `rest`."""
+    if first:
+        yield first
+    yield from rest

@@ -1,0 +1,230 @@
+"""The CHGNet worker process: batches of crystals in, `Scores` out.
+
+Runs only in a child process started by `scorer_svc._pool` (CHGNet's ~2.2 GB peak memory is not
+returned to the operating system, so the server process stays small, and native crashes of
+spglib or pymatgen kill only the worker). Protocol over a multiprocessing Pipe: the worker sends
+("ready", None) once CHGNet is loaded, then answers each (kind, args) request with ("ok", result)
+or ("error", message); kinds are the keys of `HANDLERS`.
+
+Per batch (`score_batch`): validity (CDVAE rules of autoperi_eval) and content hash of the input,
+optional FIRE relaxation with the Frechet cell filter (one structure at a time), then one batched
+`predict_structure` over the scored structures (task "e", or "efs" when forces or stress are
+asked for), then the space group (spglib). A
+failure of one structure becomes its `Scores.error`; a failure of the batched prediction falls
+back to one structure at a time so that only the culprit fails.
+"""
+
+import contextlib
+import io
+import math
+import os
+import sys
+import time
+import warnings
+from multiprocessing.connection import Connection
+
+import numpy as np
+
+from scorer_svc._model import Item, Problem, ScoreOptions, Scores
+
+MAX_VOLUME_PER_ATOM = 1000.0  # A^3: a relaxation that swells past this has diverged
+_RELAXER = None
+_BLAS_LIMITS = None
+
+
+def serve(conn: Connection, num_threads: int) -> None:
+    """Load CHGNet with `num_threads` torch (and BLAS) threads, then answer requests until
+    EOF."""
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - CHGNet prints; the pipe is the protocol
+    warnings.filterwarnings("ignore")
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    global _BLAS_LIMITS
+    _BLAS_LIMITS = threadpool_limits(num_threads)  # numpy/scipy BLAS: 3x3 solves in FIRE
+    torch.set_num_interop_threads(num_threads)
+    from autoperi_eval._chgnet import chgnet_worker_init
+
+    chgnet_worker_init(num_threads)
+    conn.send(("ready", None))
+    while True:
+        try:
+            kind, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            conn.send(("ok", HANDLERS[kind](*args)))
+        except Exception as exc:  # reported to the caller, the worker lives on
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _model():
+    from autoperi_eval._chgnet import loaded_model
+
+    return loaded_model()
+
+
+def _structure(item: Item):
+    from pymatgen.core import Lattice, Structure
+
+    lattice, numbers, frac = item
+    return Structure(Lattice(lattice), [int(z) for z in numbers], frac)
+
+
+def score_batch(items: list[Item], options: ScoreOptions, batch_size: int) -> list[Scores]:
+    """Scores of `items` (index = position in `items`), see the module docstring."""
+    results = [Scores(index=i) for i in range(len(items))]
+    structures = {}
+    for i, item in enumerate(items):
+        structures[i] = _check(item, options, results[i])
+    structures = {i: s for i, s in structures.items() if results[i].error is None}
+    if options.relax:
+        structures = {i: _relax(s, options, results[i]) for i, s in structures.items()}
+        structures = {i: s for i, s in structures.items() if results[i].error is None}
+    task = "efs" if options.include_forces or options.include_stress else "e"
+    _predict(structures, results, batch_size, task)
+    for i, structure in structures.items():
+        if results[i].error is None:
+            _space_group(structure, options.symprec, results[i])
+    return results
+
+
+def _fail(result: Scores, code: str, message: str) -> None:
+    result.error = Problem(code, message)
+
+
+def _check(item: Item, options: ScoreOptions, result: Scores):
+    """The input's pymatgen Structure; validity flags and content hash into `result`."""
+    from autoperi_eval import composition_valid, structural_check
+    from xtal import Crystal
+
+    lattice, numbers, frac = item
+    try:
+        structure = _structure(item)
+        check = structural_check(structure, options.min_valid_distance)
+        result.content_hash = Crystal(lattice, frac, numbers).content_hash()
+    except Exception as exc:  # a cell pymatgen or the canonicaliser cannot handle
+        _fail(result, "invalid_structure", f"the structure cannot be built: {exc}")
+        return None
+    result.structure_valid = check.valid
+    result.min_distance = float(check.min_distance)
+    result.composition_valid = bool(composition_valid(numbers))
+    return structure
+
+
+def _relax(structure, options: ScoreOptions, result: Scores):
+    """The relaxed structure (FIRE + FrechetCellFilter); steps and energies into `result`."""
+    global _RELAXER
+    if _RELAXER is None:
+        from chgnet.model import StructOptimizer
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            _RELAXER = StructOptimizer(_model(), "FIRE", on_isolated_atoms="error")
+    n = len(structure)
+    try:
+        out = _RELAXER.relax(
+            structure, fmax=options.fmax, steps=options.max_relax_steps, relax_cell=True,
+            ase_filter="FrechetCellFilter", verbose=False, assign_magmoms=False,
+        )  # fmt: skip
+    except Exception as exc:
+        _fail(result, "relax_failed", f"the relaxation failed: {type(exc).__name__}: {exc}")
+        return None
+    energies = out["trajectory"].energies  # initial, one per step, and the final state again
+    final = out["final_structure"]
+    result.unrelaxed_energy_per_atom = float(energies[0]) / n
+    result.relax_steps = max(len(energies) - 2, 0)
+    result.relax_converged = result.relax_steps < options.max_relax_steps
+    volume = final.volume / n
+    finite = np.isfinite(final.lattice.matrix).all() and np.isfinite(final.frac_coords).all()
+    if not (finite and math.isfinite(energies[-1]) and 1e-3 < volume < MAX_VOLUME_PER_ATOM):
+        _fail(result, "relax_diverged", f"the relaxation diverged ({volume:.4g} A^3 per atom)")
+        return None
+    return final
+
+
+def _predict(structures: dict, results: list[Scores], batch_size: int, task: str) -> None:
+    """Energy (task "e"), forces and stress ("efs") of `structures` ({index: Structure}) into
+    `results`. Forces and stress cost two backward passes, which dominate CHGNet's time on a
+    CPU, so they are computed only when asked for."""
+    if not structures:
+        return
+    model = _model()
+    keys = list(structures)
+    try:
+        preds = model.predict_structure(
+            [structures[i] for i in keys], task=task, batch_size=batch_size
+        )
+        preds = [preds] if isinstance(preds, dict) else preds
+    except Exception:  # find the culprit: one structure at a time
+        preds = [_predict_one(model, structures[i], results[i], task) for i in keys]
+    for i, pred in zip(keys, preds, strict=True):
+        if pred is not None:
+            _store(structures[i], pred, results[i])
+
+
+def _predict_one(model, structure, result: Scores, task: str):
+    try:
+        return model.predict_structure(structure, task=task)
+    except Exception as exc:
+        _fail(result, "potential_failed", f"CHGNet could not score it: {exc}")
+        return None
+
+
+def _store(structure, pred: dict, result: Scores) -> None:
+    energy = float(pred["e"])
+    forces = np.asarray(pred.get("f", np.zeros((0, 3))), dtype=float).reshape(-1, 3)  # eV/A
+    s = np.asarray(pred.get("s", np.zeros((3, 3))), dtype=float).reshape(3, 3)  # GPa
+    if not (math.isfinite(energy) and np.isfinite(forces).all() and np.isfinite(s).all()):
+        _fail(result, "non_finite", "CHGNet returned a non-finite energy, force or stress")
+        return
+    result.energy_per_atom = energy
+    if "f" in pred:
+        result.forces = forces  # (n, 3)
+        result.stress = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+    result.lattice = np.array(structure.lattice.matrix)
+    result.frac_coords = np.array(structure.frac_coords)
+
+
+def _space_group(structure, symprec: float, result: Scores) -> None:
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    try:
+        analyzer = SpacegroupAnalyzer(structure, symprec=symprec)
+        result.space_group_number = int(analyzer.get_space_group_number() or 0)
+        result.space_group_symbol = str(analyzer.get_space_group_symbol() or "")
+    except Exception:  # undetermined: 0 and "" as the proto says
+        result.space_group_number, result.space_group_symbol = 0, ""
+
+
+def predict_each(items: list[Item], task: str) -> list[float]:
+    """Energies per atom of `items`, one `predict_structure(task=task)` call each (the
+    baseline of the benchmark)."""
+    model = _model()
+    return [float(model.predict_structure(_structure(it), task=task)["e"]) for it in items]
+
+
+def predict_batched(items: list[Item], batch_size: int, task: str) -> list[float]:
+    """Energies per atom of `items` from batched `predict_structure(task=task)` calls."""
+    structures = [_structure(it) for it in items]
+    preds = _model().predict_structure(structures, task=task, batch_size=batch_size)
+    preds = [preds] if isinstance(preds, dict) else preds
+    return [float(p["e"]) for p in preds]
+
+
+def cpu_time() -> float:
+    """CPU seconds this worker has used (the benchmark's measure on a shared machine)."""
+    return time.process_time()
+
+
+def crash() -> None:
+    """Kill this worker the way a native crash would (for tests of the pool's recovery)."""
+    os._exit(139)
+
+
+HANDLERS = {
+    "score": score_batch,
+    "predict_each": predict_each,
+    "predict_batched": predict_batched,
+    "cpu_time": cpu_time,
+    "crash": crash,
+}

@@ -1,0 +1,68 @@
+"""`autoperi serve scorer`, `autoperi score`, `autoperi bench score` (mounted by autoperi_cli)."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default [::]).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 50063; 0: a free one).")] = None,
+    storage_uri: Annotated[
+        str | None, typer.Option(help="Dataset store for novelty (directory, file://, s3://).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="CHGNet worker processes.")] = None,
+    torch_threads: Annotated[int | None, typer.Option(help="Torch threads per worker.")] = None,
+) -> None:
+    """Serve crystal scoring (CHGNet energy, forces, stress, relaxation, validity, symmetry,
+    novelty); other settings come from AUTOPERI_SCORER_* variables."""
+    from scorer_svc._settings import ScorerSettings
+    from scorer_svc.main import main
+
+    given = {
+        "host": host, "port": port, "storage_uri": storage_uri, "workers": workers,
+        "torch_threads": torch_threads,
+    }  # fmt: skip
+    main(ScorerSettings(**{k: v for k, v in given.items() if v is not None}))
+
+
+def score(
+    files: Annotated[list[Path], typer.Argument(help="CIF / CSV files or samples.json files.")],
+    address: Annotated[
+        str | None, typer.Option(help="Scorer host:port (default: score in this process).")
+    ] = None,
+    relax: Annotated[bool, typer.Option(help="Relax (FIRE + cell filter) before scoring.")] = False,
+    max_relax_steps: Annotated[int, typer.Option(min=1, help="Relaxation steps.")] = 500,
+    fmax: Annotated[float, typer.Option(min=0.0, help="Relaxation force threshold, eV/A.")] = 0.1,
+    novelty: Annotated[
+        str | None, typer.Option(help="Novelty vs an ingested dataset: NAME or NAME@REF.")
+    ] = None,
+    storage_uri: Annotated[
+        str, typer.Option(help="Dataset store for --novelty when scoring in this process.")
+    ] = "autoperi-data",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+) -> None:
+    """Score crystals: energy per atom (CHGNet), validity, space group, novelty; a table, and
+    JSON with --json."""
+    from scorer_svc._cli_score import run_score
+
+    run_score(files, address, relax, max_relax_steps, fmax, novelty, storage_uri, json_out)
+
+
+def bench_score(
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("reports/bench"),
+    n: Annotated[int, typer.Option(min=1, help="Crystals per split.")] = 100,
+    splits: Annotated[str, typer.Option(help="Comma-separated test splits.")] = "perov_5,mp_20",
+    batch_size: Annotated[int, typer.Option(min=1, help="Crystals per CHGNet call.")] = 16,
+) -> None:
+    """Batched scorer vs one-by-one CHGNet calls on the same crystals -> score.json / score.md."""
+    from rich.console import Console
+
+    from scorer_svc._bench import bench_score as run
+
+    Console().print_json(data=run(out, n, [s.strip() for s in splits.split(",")], batch_size))
+
+
+COMMANDS = {"score": score}
+BENCH = {"score": bench_score}
