@@ -1,5 +1,6 @@
 """Shared pytest fixtures for the whole repository."""
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -37,10 +38,8 @@ def ray_session():
     try:
         yield ray
     finally:
-        try:
-            from ray import serve
+        from ray import serve
 
+        with contextlib.suppress(Exception):  # Serve may never have started
             serve.shutdown()
-        except Exception:  # noqa: BLE001 - Serve may never have started
-            pass
         ray.shutdown()

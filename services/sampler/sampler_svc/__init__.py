@@ -1,0 +1,42 @@
+"""The sampler service: crystals from a trained checkpoint, as a Ray Serve app with gRPC ingress.
+
+`deploy(checkpoint, grpc_port, http_port, settings)` starts Serve's gRPC proxy with
+SamplerService and deploys `SamplerDeployment` (one checkpoint loaded per replica; requests
+batched by atom count; bounded queues); `sampler_svc.client` is the typed client;
+`sampler_svc.main.main` runs it until SIGINT/SIGTERM (`autoperi serve sampler`).
+
+Calls need the metadata `("application", <app name>)` (default "sampler") when more than one
+Serve app runs. Overload: a replica holds `max_ongoing_requests`, the proxy queues
+`max_queued_requests` more and rejects the rest with RESOURCE_EXHAUSTED (Serve's
+BackPressureError, mapped by the proxy).
+
+Health: the Serve gRPC proxy serves its own `/ray.serve.RayServeAPIService/Healthz` (OK while
+the proxy is healthy; no metadata needed) and `/ray.serve.RayServeAPIService/ListApplications`.
+The standard `grpc.health.v1.Health/Check` is registered on the proxy too and answered by the
+deployment (SERVING once a replica runs): with one Serve app it needs no metadata, otherwise send
+the application metadata (e.g. `grpc_health_probe -rpc-header application:sampler`). `Watch`
+is not served.
+"""
+
+from sampler_svc._engine import Chunk, DeNovoSpec, Engine, EngineInfo, FlowEngine, load_engine
+from sampler_svc._jobs import Job, Limits, SampleSpecIn, validate
+from sampler_svc._launch import SERVICER_FUNCTIONS, build_app, deploy, serve_until_signal
+from sampler_svc._settings import SamplerSettings
+
+__all__ = [
+    "SERVICER_FUNCTIONS",
+    "Chunk",
+    "DeNovoSpec",
+    "Engine",
+    "EngineInfo",
+    "FlowEngine",
+    "Job",
+    "Limits",
+    "SampleSpecIn",
+    "SamplerSettings",
+    "build_app",
+    "deploy",
+    "load_engine",
+    "serve_until_signal",
+    "validate",
+]

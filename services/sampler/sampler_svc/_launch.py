@@ -1,0 +1,110 @@
+"""Start Serve with the sampler's gRPC ingress, deploy the sampler app, serve until a signal."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from sampler_svc._settings import SamplerSettings
+
+log = logging.getLogger("sampler_svc")
+
+SERVICER_FUNCTIONS = (
+    "autoperi.sampler.v1.sampler_pb2_grpc.add_SamplerServiceServicer_to_server",
+    "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server",
+)
+
+
+def build_app(settings: SamplerSettings):
+    """The sampler Serve application (bound deployment) that `settings` describe."""
+    from sampler_svc._deployment import SamplerDeployment
+
+    deployment = SamplerDeployment.options(
+        num_replicas=settings.num_replicas,
+        max_ongoing_requests=settings.max_ongoing_requests,
+        max_queued_requests=settings.max_queued_requests,
+        user_config=settings.user_config(),
+        ray_actor_options={"num_cpus": settings.replica_cpus},
+    )
+    checkpoint = str(Path(settings.checkpoint).resolve())
+    return deployment.bind(checkpoint, settings.torch_threads, settings.max_atoms)
+
+
+def start_serve(settings: SamplerSettings, servicer_functions=SERVICER_FUNCTIONS) -> None:
+    """Start Serve (on the connected Ray) with HTTP on loopback and the gRPC proxy on
+    `settings.port`. Serve has one proxy per node: when Serve is already running its options
+    are kept, so every service sharing a Ray cluster must start it with all their servicers."""
+    from ray import serve
+    from ray.serve.config import gRPCOptions
+
+    serve.start(
+        http_options={"host": "127.0.0.1", "port": settings.http_port},
+        grpc_options=gRPCOptions(
+            port=settings.port,
+            grpc_servicer_functions=list(servicer_functions),
+            request_timeout_s=settings.request_timeout_s,
+        ),
+    )
+
+
+def deploy(
+    checkpoint: str | Path,
+    grpc_port: int,
+    http_port: int | None = None,
+    settings: SamplerSettings | None = None,
+):
+    """Deploy the sampler for `checkpoint` behind Serve's gRPC proxy on `grpc_port`; returns the
+    app's DeploymentHandle once its replicas are running. Ray must be initialised."""
+    from ray import serve
+    from ray.serve.schema import LoggingConfig
+
+    update = {"checkpoint": Path(checkpoint), "port": grpc_port}
+    if http_port is not None:
+        update["http_port"] = http_port
+    settings = (settings or SamplerSettings()).model_copy(update=update)
+    start_serve(settings)
+    logging_config = LoggingConfig(enable_access_log=False, log_level=settings.log_level)
+    return serve.run(
+        build_app(settings),
+        name=settings.app_name,
+        route_prefix=f"/{settings.app_name}",
+        logging_config=logging_config,
+    )
+
+
+def init_ray(address: str | None) -> None:
+    """Join the Ray cluster at `address`, or start a local one (authentication off: local)."""
+    if address is None:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    if address is None:
+        ray.init(object_store_memory=300 << 20, include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(address=address, log_to_driver=False)
+
+
+def serve_until_signal(settings: SamplerSettings) -> None:
+    """Init Ray, deploy, block until SIGINT/SIGTERM, then shut Serve and Ray down (on a joined
+    cluster only this app is deleted)."""
+    import ray
+    from ray import serve
+
+    init_ray(settings.ray_address)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which installs its own
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        deploy(settings.checkpoint, settings.port, settings.http_port, settings)
+        log.info("sampler serving %s on gRPC port %d", settings.checkpoint, settings.port)
+        stop.wait()
+    finally:
+        if settings.ray_address is None:
+            serve.shutdown()
+        else:
+            serve.delete(settings.app_name)
+        ray.shutdown()

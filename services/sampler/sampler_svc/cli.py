@@ -1,0 +1,49 @@
+"""`autoperi serve sampler` and `autoperi bench serve` (mounted by autoperi_cli)."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Checkpoint directory (default checkpoints/perov_5_csp).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="gRPC port of Serve's proxy (50064).")] = None,
+    http_port: Annotated[int | None, typer.Option(help="Serve's HTTP port (8064).")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address to join (default: a local Ray).")
+    ] = None,
+) -> None:
+    """Serve crystal generation (SamplerService) on Ray Serve's gRPC proxy until SIGINT/SIGTERM;
+    other settings come from AUTOPERI_SAMPLER_* variables."""
+    from sampler_svc._settings import SamplerSettings
+    from sampler_svc.main import main
+
+    given = {"checkpoint": checkpoint, "port": port, "http_port": http_port, "ray_address": address}
+    main(SamplerSettings(**{k: v for k, v in given.items() if v is not None}))
+
+
+def bench_serve(
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint directory.")] = Path(
+        "checkpoints/perov_5_csp"
+    ),
+    steps: Annotated[int, typer.Option(help="Euler steps per sample.")] = 10,
+    samples: Annotated[int, typer.Option(help="Samples per request.")] = 4,
+    seconds: Annotated[float, typer.Option(help="Seconds per concurrency level.")] = 12.0,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("reports/bench"),
+) -> None:
+    """Crystals/s through gRPC at 8, 32, 64 clients vs the in-process Generator, latencies,
+    and a 4x overload (RESOURCE_EXHAUSTED only); writes serve.json and serve.md."""
+    from rich.console import Console
+
+    from sampler_svc._bench import Plan
+    from sampler_svc._bench import bench_serve as run
+
+    plan = Plan(samples_per_request=samples, steps=steps, seconds_per_level=seconds)
+    result = run(checkpoint, out, plan)
+    Console().print_json(data=result)
+
+
+BENCH = {"serve": bench_serve}

@@ -1,0 +1,129 @@
+"""Typed client of the sampler (for other services, the active-learning loop, scripts).
+
+Every call sends the Serve `("application", name)` metadata and the client's deadline as
+`autoperi-timeout-s` (Serve's proxy does not forward gRPC deadlines to the deployment), and sets
+the same gRPC timeout, so work that cannot be delivered in time is not started.
+
+    crystals = sample("127.0.0.1:50064", "SrTiO3", n=4, steps=10, seed=0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import grpc
+from autoperi.crystal.v1 import crystal_pb2
+from autoperi.sampler.v1 import sampler_pb2, sampler_pb2_grpc
+from pymatgen.core import Composition
+from xtal import Crystal, convert
+
+APPLICATION = "sampler"
+TIMEOUT_METADATA = "autoperi-timeout-s"
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 256 << 20)]  # large replies
+SAMPLERS = {
+    "": sampler_pb2.SAMPLER_KIND_UNSPECIFIED,
+    "euler": sampler_pb2.SAMPLER_KIND_EULER,
+    "heun": sampler_pb2.SAMPLER_KIND_HEUN,
+}
+
+
+def metadata(application: str = APPLICATION, timeout: float | None = None) -> list[tuple]:
+    """Call metadata: the Serve application and, with a timeout, the relative deadline."""
+    md = [("application", application)]
+    if timeout is not None:
+        md.append((TIMEOUT_METADATA, f"{timeout:.3f}"))
+    return md
+
+
+def composition_proto(composition: str | Mapping[str, int]) -> crystal_pb2.Composition:
+    """A Composition message of a formula ("SrTiO3") or {symbol: count} (whole counts)."""
+    amounts = composition if isinstance(composition, Mapping) else _amounts(composition)
+    return crystal_pb2.Composition(
+        components=[crystal_pb2.Component(element=el, count=int(n)) for el, n in amounts.items()]
+    )
+
+
+def _amounts(formula: str) -> dict[str, int]:
+    amounts = Composition(formula).get_el_amt_dict()
+    if any(abs(v - round(v)) > 1e-6 for v in amounts.values()):
+        raise ValueError(f"formula {formula!r} needs whole numbers of atoms")
+    return {el: round(v) for el, v in amounts.items()}
+
+
+def csp_spec(
+    composition: str | Mapping[str, int],
+    n: int,
+    steps: int = 0,
+    seed: int | None = None,
+    sampler: str = "",
+    num_formula_units: int = 0,
+    checkpoint_id: str = "",
+) -> sampler_pb2.SampleSpec:
+    """A CSP SampleSpec: `n` structures of `composition` x `num_formula_units` (0 means 1)."""
+    task = sampler_pb2.CspTask(
+        composition=composition_proto(composition), num_formula_units=num_formula_units
+    )
+    spec = sampler_pb2.SampleSpec(
+        csp=task,
+        num_samples=n,
+        num_steps=steps,
+        sampler=SAMPLERS[sampler],
+        checkpoint_id=checkpoint_id,
+    )
+    if seed is not None:
+        spec.seed = seed
+    return spec
+
+
+def sample(
+    address: str,
+    composition: str | Mapping[str, int],
+    n: int,
+    steps: int = 0,
+    seed: int | None = None,
+    *,
+    sampler: str = "",
+    num_formula_units: int = 0,
+    timeout: float = 300.0,
+    application: str = APPLICATION,
+) -> list[Crystal]:
+    """`n` crystals of `composition` from the sampler at `address` (raises grpc.RpcError)."""
+    spec = csp_spec(composition, n, steps, seed, sampler, num_formula_units)
+    with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+        stub = sampler_pb2_grpc.SamplerServiceStub(channel)
+        reply = stub.Sample(
+            sampler_pb2.SampleRequest(spec=spec),
+            timeout=timeout,
+            metadata=metadata(application, timeout),
+        )
+    return [convert.from_proto(c) for c in reply.crystals]
+
+
+def sample_stream(
+    address: str,
+    spec: sampler_pb2.SampleSpec,
+    *,
+    timeout: float = 300.0,
+    application: str = APPLICATION,
+) -> Iterator[list[Crystal]]:
+    """The crystals of `spec`, one list per streamed message as the server completes them."""
+    with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+        stub = sampler_pb2_grpc.SamplerServiceStub(channel)
+        replies = stub.SampleStream(
+            sampler_pb2.SampleStreamRequest(spec=spec),
+            timeout=timeout,
+            metadata=metadata(application, timeout),
+        )
+        for reply in replies:
+            yield [convert.from_proto(c) for c in reply.crystals]
+
+
+def sampler_info(
+    address: str, *, timeout: float = 30.0, application: str = APPLICATION
+) -> sampler_pb2.GetSamplerInfoResponse:
+    """What the sampler at `address` serves."""
+    with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+        stub = sampler_pb2_grpc.SamplerServiceStub(channel)
+        return stub.GetSamplerInfo(
+            sampler_pb2.GetSamplerInfoRequest(), timeout=timeout, metadata=metadata(application)
+        )

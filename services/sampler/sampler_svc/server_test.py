@@ -1,0 +1,171 @@
+"""The sampler over Serve's real gRPC proxy: samples, seeds, streams, errors, overload, health."""
+
+from collections import Counter
+
+import grpc
+import numpy as np
+import pytest
+from autoperi.sampler.v1 import sampler_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from xtal import ValidationLimits, convert
+
+from sampler_svc import client
+
+SRTIO3 = [8, 8, 8, 22, 38]
+
+
+def _sample(stub, spec, timeout=60.0, server_timeout=None):
+    md = client.metadata(timeout=server_timeout)
+    return stub.Sample(sampler_pb2.SampleRequest(spec=spec), timeout=timeout, metadata=md)
+
+
+def _error(stub, spec, **kwargs) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        _sample(stub, spec, **kwargs)
+    return info.value
+
+
+def test_sample_returns_valid_crystals_of_the_composition(stub, sampler_address):
+    reply = _sample(stub, client.csp_spec("SrTiO3", 5, seed=3))  # default: Heun, 50 steps
+    info = client.sampler_info(sampler_address)
+    crystals = [convert.from_proto(c) for c in reply.crystals]
+    assert len(crystals) == 5 and reply.seed == 3 and reply.nfe == 100
+    assert reply.checkpoint_id == info.checkpoint_id
+    assert len({c.id for c in crystals}) == 5
+    for crystal in crystals:
+        assert sorted(crystal.atomic_numbers.tolist()) == SRTIO3
+        crystal.validate()
+        assert crystal.provenance.source == "sampler"
+        assert crystal.provenance.generator == info.checkpoint_id
+
+
+def test_formula_units_multiply_the_cell(sampler_address):
+    crystals = client.sample(sampler_address, "BaTiO3", 2, steps=4, seed=1) + client.sample(
+        sampler_address, "BaTiO3", 1, steps=4, seed=1, num_formula_units=2
+    )
+    assert [c.num_atoms for c in crystals] == [5, 5, 10]
+
+
+def test_same_seed_same_crystals(sampler_address):
+    first, again, other = (
+        client.sample(sampler_address, "CaTiO3", 3, steps=5, seed=seed) for seed in (42, 42, 43)
+    )
+    for a, b in zip(first, again, strict=True):
+        assert a.id == b.id
+        np.testing.assert_allclose(a.lattice, b.lattice, atol=1e-5)
+        np.testing.assert_allclose(a.frac_coords, b.frac_coords, atol=1e-5)
+    assert not np.allclose(first[0].lattice, other[0].lattice)
+
+
+def test_stream_returns_all_samples_in_chunks(stub):
+    spec = client.csp_spec("KNbO3", 20, steps=3, seed=9)
+    replies = list(
+        stub.SampleStream(
+            sampler_pb2.SampleStreamRequest(spec=spec), timeout=60, metadata=client.metadata()
+        )
+    )
+    assert len(replies) == 3  # chunk_samples = 8
+    assert [r.num_done for r in replies] == [8, 16, 20]
+    assert {r.num_total for r in replies} == {20}
+    ids = [c.id for r in replies for c in r.crystals]
+    assert sorted(int(i.rsplit("-", 1)[1]) for i in ids) == list(range(20))
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        (client.csp_spec({"Xx": 1, "O": 3}, 2), "unknown elements: 'Xx'"),
+        (client.csp_spec({}, 2), "empty composition"),
+        (client.csp_spec("SrTiO3", 0), "num_samples must be in 1..64, got 0"),
+        (client.csp_spec("SrTiO3", 65), "num_samples must be in 1..64, got 65"),
+        (client.csp_spec({"Sr": 60, "O": 60}, 1), "more than 100 atoms"),
+        (client.csp_spec("SrTiO3", 1, num_formula_units=21), "more than 100 atoms"),
+        (
+            sampler_pb2.SampleSpec(
+                csp=sampler_pb2.CspTask(composition=client.composition_proto("SrTiO3")),
+                num_samples=1,
+                sampler=sampler_pb2.SAMPLER_KIND_DDPM,
+            ),
+            "sampler 'ddpm' is not supported",
+        ),
+        (
+            sampler_pb2.SampleSpec(de_novo=sampler_pb2.DeNovoTask(), num_samples=1),
+            "does not support de novo",
+        ),
+        (sampler_pb2.SampleSpec(num_samples=1), "spec needs a task"),
+    ],
+    ids=["element", "empty", "zero", "too-many", "big-cell", "big-z", "ddpm", "de-novo", "task"],
+)
+def test_invalid_argument_with_reason(stub, spec, reason):
+    error = _error(stub, spec)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert reason in error.details()
+    assert "Traceback" not in error.details()
+
+
+def test_min_distance_regenerates_or_gives_up(stub):
+    spec = client.csp_spec("SrTiO3", 8, steps=3, seed=4, sampler="euler")
+    spec.constraints.min_interatomic_distance = 1.8
+    spec.constraints.max_attempts = 2
+    reply = _sample(stub, spec)
+    crystals = [convert.from_proto(c) for c in reply.crystals]
+    assert len(crystals) + reply.num_failed == 8
+    assert reply.nfe > 3  # rejected samples were regenerated
+    for crystal in crystals:
+        crystal.validate(ValidationLimits(min_distance=1.8))
+    indices = [int(c.id.rsplit("-", 1)[1]) for c in crystals]
+    assert indices == sorted(indices)
+
+
+def test_unknown_checkpoint_is_not_found(stub):
+    error = _error(stub, client.csp_spec("SrTiO3", 1, checkpoint_id="no-such-checkpoint"))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert "no-such-checkpoint" in error.details()
+
+
+def test_info_says_csp_only(sampler_address):
+    info = client.sampler_info(sampler_address)
+    assert info.supports_csp and not info.supports_de_novo
+    assert info.max_samples_per_request == 64 and info.max_atoms == 100
+    assert sampler_pb2.SAMPLER_KIND_EULER in info.samplers
+    assert sampler_pb2.SAMPLER_KIND_DDPM not in info.samplers
+
+
+def test_server_honours_the_client_deadline(stub):
+    """A request whose deadline passes while it waits behind a running batch is not run."""
+    busy = client.csp_spec("SrTiO3", 32, steps=30, seed=1, sampler="euler")
+    blocker = stub.Sample.future(
+        sampler_pb2.SampleRequest(spec=busy), timeout=60, metadata=client.metadata()
+    )
+    error = _error(stub, client.csp_spec("SrTiO3", 2, steps=2), timeout=60.0, server_timeout=0.3)
+    assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "deadline passed" in error.details()
+    assert len(blocker.result().crystals) == 32
+
+
+def test_overload_gets_resource_exhausted(stub):
+    spec = client.csp_spec("SrTiO3", 16, steps=8, seed=2)
+    request = sampler_pb2.SampleRequest(spec=spec)
+    calls = [
+        stub.Sample.future(request, timeout=120, metadata=client.metadata()) for _ in range(12)
+    ]
+    outcomes = Counter()
+    for call in calls:
+        try:
+            outcomes[len(call.result().crystals)] += 1
+        except grpc.RpcError as error:
+            outcomes[error.code()] += 1
+    assert outcomes[grpc.StatusCode.RESOURCE_EXHAUSTED] >= 1
+    assert outcomes[16] >= 2  # the 2 a replica may hold
+    assert sum(outcomes.values()) == 12
+    assert set(outcomes) <= {16, grpc.StatusCode.RESOURCE_EXHAUSTED}
+
+
+def test_health(sampler_address):
+    with grpc.insecure_channel(sampler_address) as channel:
+        check = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=30
+        )
+        healthz = channel.unary_unary("/ray.serve.RayServeAPIService/Healthz")(b"", timeout=30)
+    assert check.status == health_pb2.HealthCheckResponse.SERVING
+    assert b"success" in healthz
