@@ -1,8 +1,14 @@
-"""Single-process training as a plain function; a Ray Train worker calls the same `train`.
+"""Training as a plain function; a Ray Train worker calls the same `train`.
 
 Determinism: the crystals of step s come from a permutation seeded by (seed, epoch), and all
 noise from one torch.Generator whose state is checkpointed, so resuming from a checkpoint gives
 the same weights as an uninterrupted run (same thread count).
+
+Data parallel: when `torch.distributed` is initialised with world size W > 1, rank r trains on
+`batch_indices(...)[r::W]`, gradients are averaged with `all_reduce` before clipping (so every rank
+takes the same optimizer step and the weights stay equal), rank r >= 1 draws noise from its own
+generator (seed + r), and rank 0 alone writes checkpoints (holding every rank's generator state).
+World size 1 (or no process group) is the single-process code path, unchanged.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +29,21 @@ from autoperi_model._checkpoint import load_train_state, load_weights, save_chec
 from autoperi_model._config import Config
 from autoperi_model._data import load_split
 from autoperi_model._flow import FlowModel, build_model
+from autoperi_model._shard_data import table_from_shards
 
 log = logging.getLogger(__name__)
 Callback = Callable[[int, dict[str, float]], None]
+# (step, metrics, checkpoint directory on rank 0 / None on other ranks), after each checkpoint
+CheckpointCallback = Callable[[int, dict[str, float], Path | None], None]
 VAL_CRYSTALS = 1024
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size) of the default process group; (0, 1) when there is none."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,13 @@ class TrainingData:
         train, version = load_split(config.data.dataset, config.data.train_split)
         val, _ = load_split(config.data.dataset, config.data.val_split)
         return TrainingData(train, val, version)
+
+    @staticmethod
+    def from_shards(
+        train: Sequence[Mapping[str, Any]], val: Sequence[Mapping[str, Any]], version: str
+    ) -> TrainingData:
+        """Tables from featurised tensor shards (see `table_from_shards`); `val` may be empty."""
+        return TrainingData(table_from_shards(train), table_from_shards(val), version)
 
 
 def batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
@@ -73,7 +97,8 @@ class _Run:
             self._warm_start(Path(config.train.init_from))
         self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.train.lr)
-        self.generator = torch.Generator().manual_seed(config.train.seed)
+        self.rank, self.world = _world()
+        self.generator = torch.Generator().manual_seed(config.train.seed + self.rank)
         self.step, self.seconds, self.metrics = 0, 0.0, {}
 
     def _warm_start(self, checkpoint: Path) -> None:
@@ -91,29 +116,71 @@ class _Run:
             "generator": self.generator.get_state(),
             "step": self.step,
             "seconds": self.seconds,
+            **({"generators": self._gather_generators()} if self.world > 1 else {}),
         }
+
+    def _gather_generators(self) -> list[torch.Tensor]:
+        """Every rank's generator state (a collective: all ranks call it)."""
+        mine = self.generator.get_state()
+        states = [torch.empty_like(mine) for _ in range(self.world)]
+        torch.distributed.all_gather(states, mine)
+        return states
 
     def load(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.ema = state["ema"]
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
+        generators = state.get("generators", [])
+        if len(generators) == self.world:
+            self.generator.set_state(generators[self.rank])
+        elif self.rank == 0:
+            self.generator.set_state(state["generator"])
         self.step, self.seconds = int(state["step"]), float(state["seconds"])
 
     def train_step(self) -> dict[str, float]:
         cfg = self.config.train
         idx = batch_indices(self.step, len(self.data.train), cfg.batch_size, cfg.seed)
+        idx = idx[self.rank :: self.world]
         batch = self.data.train.gather(idx).to(torch.float32)
+        lr = learning_rate(self.step, self.config)
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.step, self.config)
+            group["lr"] = lr
         loss, parts = self.model.loss(batch, self.generator)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.world > 1:
+            self._average_gradients()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
         self._update_ema()
         self.step += 1
-        return {"loss": float(loss.detach()), "grad_norm": float(norm), **parts}
+        return {"loss": float(loss.detach()), "grad_norm": float(norm), "lr": lr, **parts}
+
+    def _average_gradients(self) -> None:
+        """Contract: replaces every parameter's grad by its mean over the ranks (in place)."""
+        params = list(self.model.parameters())
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        torch.distributed.all_reduce(flat)
+        flat /= self.world
+        for p, chunk in zip(params, flat.split([g.numel() for g in grads]), strict=True):
+            p.grad = chunk.view_as(p)
+
+    def mean_over_ranks(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Metrics averaged over the ranks (a collective when W > 1; identity otherwise)."""
+        if self.world == 1:
+            return metrics
+        values = torch.tensor(list(metrics.values()), dtype=torch.float64)
+        torch.distributed.all_reduce(values)
+        return dict(zip(metrics, (values / self.world).tolist(), strict=True))
+
+    def agree(self, flag: bool) -> bool:
+        """True on every rank if `flag` is true on any (a collective when W > 1)."""
+        if self.world == 1:
+            return flag
+        value = torch.tensor([float(flag)])
+        torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+        return bool(value.item())
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -139,12 +206,16 @@ class _Run:
                 sums[k] = sums.get(k, 0.0) + v * len(idx) / n
         return {f"val_{k}": v for k, v in sums.items()}
 
-    def save(self, out: Path) -> None:
+    def save(self, out: Path) -> Path | None:
+        """Checkpoint to `out` on rank 0 (returns it); other ranks only take part in collectives."""
+        state = self.state()
+        if self.rank != 0:
+            return None
         self.metrics = {**self.metrics, **self.validate()}
         save_checkpoint(
             out,
             self.ema,
-            self.state(),
+            state,
             {
                 "config": self.config,
                 "data_version": self.data.version,
@@ -155,6 +226,12 @@ class _Run:
             },
         )
         log.info("checkpoint step %d -> %s %s", self.step, out, self.metrics)
+        return out
+
+    def save_and_report(self, out: Path, callbacks: Sequence[CheckpointCallback]) -> None:
+        saved = self.save(out)
+        for callback in callbacks:
+            callback(self.step, dict(self.metrics), saved)
 
 
 def train(
@@ -164,13 +241,17 @@ def train(
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
     stop_at: int | None = None,
+    checkpoint_callbacks: Sequence[CheckpointCallback] = (),
 ) -> FlowModel:
     """Train the flow model of `config`, checkpointing to the directory `out`.
 
     With `resume`, continue from the training state in `out`. Stops at `max_steps`, at step
     `stop_at` (an interruption: the schedule still runs to `max_steps`) or after `max_minutes` of
-    this call, always ending with a checkpoint. Callbacks get (step, metrics)
-    every `log_every_steps`. Returns the model holding the EMA weights.
+    this call, always ending with a checkpoint. Callbacks get (step, metrics, averaged over the
+    ranks) every `log_every_steps`; checkpoint callbacks get (step, metrics, directory) after each
+    checkpoint, the directory being None on ranks other than 0 (which write none). Under
+    `torch.distributed` every rank must call `train` with the same arguments (see the module
+    notes). Returns the model holding the EMA weights.
     """
     torch.set_num_threads(config.train.num_threads)
     out = Path(out)
@@ -178,8 +259,8 @@ def train(
     if resume:
         run.load(load_train_state(out))
     cfg = config.train
-    started = time.monotonic()
-    with _progress(cfg.progress) as bar:
+    started, saved_at = time.monotonic(), run.step if resume else None
+    with _progress(cfg.progress and run.rank == 0) as bar:
         task = bar.add_task("train", total=cfg.max_steps, completed=run.step, loss=float("nan"))
         while run.step < min(cfg.max_steps, stop_at or cfg.max_steps):
             tick = time.monotonic()
@@ -187,15 +268,17 @@ def train(
             run.seconds += time.monotonic() - tick
             bar.update(task, completed=run.step, loss=metrics["loss"])
             if run.step % cfg.log_every_steps == 0:
-                run.metrics = metrics
+                run.metrics = run.mean_over_ranks(metrics)
                 for callback in callbacks:
-                    callback(run.step, metrics)
+                    callback(run.step, run.metrics)
             if run.step % cfg.checkpoint_every_steps == 0:
-                run.save(out)
-            if cfg.max_minutes and time.monotonic() - started > 60 * cfg.max_minutes:
+                run.save_and_report(out, checkpoint_callbacks)
+                saved_at = run.step
+            timed_out = bool(cfg.max_minutes) and time.monotonic() - started > 60 * cfg.max_minutes
+            if cfg.max_minutes and run.agree(timed_out):
                 break
-    if not (out.exists() and run.step % cfg.checkpoint_every_steps == 0):
-        run.save(out)
+    if saved_at != run.step:
+        run.save_and_report(out, checkpoint_callbacks)
     run.model.load_state_dict(run.ema)
     return run.model
 

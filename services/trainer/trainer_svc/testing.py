@@ -1,0 +1,75 @@
+"""Test helpers: a small real dataset as shards in an object store, a tiny config, a server."""
+
+import contextlib
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+from autoperi.common.v1 import common_pb2
+from featurize import FeaturizerConfig, featurize_split
+from ingest_svc.testing import serving
+from storage import ObjectStore
+from xtal import Crystal, read_records
+
+from trainer_svc._objects import object_uri
+from trainer_svc._server import TrainerDeps, create_server
+from trainer_svc._settings import TrainerSettings
+
+TINY_CONFIG = {
+    "backbone": {"hidden": 32, "layers": 2, "num_rbf": 8, "time_dim": 8, "cutoff": 5.0},
+    "train": {
+        "batch_size": 16,
+        "lr": 0.003,
+        "warmup_steps": 2,
+        "max_steps": 6,
+        "checkpoint_every_steps": 3,
+        "log_every_steps": 1,
+    },
+}
+
+
+def tiny_config_yaml(**train) -> str:
+    """The tiny model config (hidden 32, 2 layers, batch 16) as YAML, train fields overridden."""
+    config = {**TINY_CONFIG, "train": {**TINY_CONFIG["train"], **train}}
+    return yaml.safe_dump(config)
+
+
+def perov_subset(data_dir: Path, n: int, split: str = "train") -> list[Crystal]:
+    """The first `n` valid crystals of a Perov-5 split."""
+    records = read_records(data_dir / "perov_5" / f"{split}.csv")
+    valid = (r.crystal for r in records if r.crystal is not None)
+    return list(itertools.islice(valid, n))
+
+
+def shard_refs(
+    objects: ObjectStore, crystals: list[Crystal], cache: Path, shard_size: int = 64
+) -> list[common_pb2.ObjectRef]:
+    """Featurise `crystals` (libs/featurize) and store the shards as blobs; their ObjectRefs."""
+    split = featurize_split(crystals, cache, FeaturizerConfig(shard_size=shard_size))
+    refs = []
+    for path in split.shard_paths:
+        digest = objects.put_blob_file(path)
+        uri = object_uri(objects, f"blobs/sha256/{digest[:2]}/{digest}")
+        refs.append(common_pb2.ObjectRef(uri=uri, sha256=digest, size_bytes=path.stat().st_size))
+    return refs
+
+
+@contextlib.contextmanager
+def serving_trainer(
+    objects: ObjectStore, root: Path, featurestore_address: str = "127.0.0.1:1", **settings
+) -> Iterator:
+    """A started trainer server on port 0 over `objects` (Ray Train storage under `root`)."""
+    config = TrainerSettings(
+        host="127.0.0.1",
+        port=0,
+        log_json=False,
+        storage_uri=str(objects.root),
+        featurestore_address=featurestore_address,
+        ray_storage_path=str(root / "ray-train"),
+        poll_s=0.2,
+        **settings,
+    )
+    deps = TrainerDeps(objects, TrainerDeps.from_settings(config).featurestore)
+    with serving(lambda: create_server(config, deps)) as server:
+        yield server
