@@ -12,7 +12,7 @@ PROTO_STAMP := build/gen/python/.stamp
 export AUTOPERI_DATA_DIR ?= $(abspath ../shared/datasets)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup protos test test-all lint format demo bench clean lock pants-check
+.PHONY: setup protos test test-all lint format demo bench serve clean lock pants-check
 
 setup: $(STAMP)
 	@$(PY) infra/dev/write_pth.py $(SOURCE_ROOTS)
@@ -52,6 +52,10 @@ format: setup
 
 demo: setup protos
 	$(VENV)/bin/autoperi demo
+
+# The whole stack on this machine (Ray + every service) until Ctrl-C; see infra/local/README.md.
+serve: setup protos
+	$(VENV)/bin/autoperi stack
 
 bench: setup protos
 	$(VENV)/bin/autoperi bench graph

@@ -4,7 +4,7 @@ import logging
 
 import typer
 
-from autoperi_cli import bench, data, demo, serve
+from autoperi_cli import bench, data, demo, serve, stack
 from autoperi_cli._errors import run_guarded
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(bench.app, name="bench")
 app.add_typer(serve.app, name="serve")
 app.command("demo")(demo.demo)
+app.command("stack")(stack.stack)
 
 
 def _mount_library_commands() -> None:

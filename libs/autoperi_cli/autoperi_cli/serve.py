@@ -13,7 +13,7 @@ from types import ModuleType
 
 import typer
 
-SERVICES = ("ingest", "featurestore", "scorer", "sampler", "trainer")
+SERVICES = ("ingest", "featurestore", "scorer", "sampler", "trainer", "loop")
 
 app = typer.Typer(
     help="Run a gRPC service (settings from flags or AUTOPERI_<SERVICE>_* variables).",

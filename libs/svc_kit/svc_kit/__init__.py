@@ -18,6 +18,7 @@ from svc_kit._errors import (
     TooLarge,
     Unavailable,
 )
+from svc_kit._lazy import lazy_exports
 from svc_kit._lifecycle import serve, serve_forever
 from svc_kit._logging import JsonFormatter, configure_logging
 from svc_kit._server import ServiceServer, build_server
@@ -38,6 +39,7 @@ __all__ = [
     "build_server",
     "check_deadline",
     "configure_logging",
+    "lazy_exports",
     "serve",
     "serve_forever",
     "service_config",

@@ -4,10 +4,7 @@
 `featurestore_svc.main.main` runs it. Replies carry shard references, never bulk data.
 """
 
-from featurestore_svc._config import ResolvedConfig, resolve_config
-from featurestore_svc._core import ArtifactState, FeatureRequest, FeatureSetState, FeatureStoreCore
-from featurestore_svc._server import SERVICE_NAME, FeatureStoreDeps, create_server
-from featurestore_svc._settings import FeatureStoreSettings
+from svc_kit import lazy_exports
 
 __all__ = [
     "SERVICE_NAME",
@@ -21,3 +18,19 @@ __all__ = [
     "create_server",
     "resolve_config",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "ResolvedConfig": "._config",
+        "resolve_config": "._config",
+        "ArtifactState": "._core",
+        "FeatureRequest": "._core",
+        "FeatureSetState": "._core",
+        "FeatureStoreCore": "._core",
+        "SERVICE_NAME": "._server",
+        "FeatureStoreDeps": "._server",
+        "create_server": "._server",
+        "FeatureStoreSettings": "._settings",
+    },
+)

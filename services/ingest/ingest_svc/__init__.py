@@ -4,12 +4,7 @@
 `ingest_svc.client` turns files into request streams; `ingest_svc.main.main` runs it.
 """
 
-from ingest_svc._core import IngestCore
-from ingest_svc._model import IngestResult, IngestTarget, Rejection, RejectPolicy
-from ingest_svc._sandbox import ParserPool, SandboxLimits
-from ingest_svc._server import SERVICE_NAME, IngestDeps, create_server
-from ingest_svc._session import IngestSession, SessionLimits
-from ingest_svc._settings import IngestSettings
+from svc_kit import lazy_exports
 
 __all__ = [
     "SERVICE_NAME",
@@ -26,3 +21,22 @@ __all__ = [
     "SessionLimits",
     "create_server",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "IngestCore": "._core",
+        "IngestResult": "._model",
+        "IngestTarget": "._model",
+        "Rejection": "._model",
+        "RejectPolicy": "._model",
+        "ParserPool": "._sandbox",
+        "SandboxLimits": "._sandbox",
+        "SERVICE_NAME": "._server",
+        "IngestDeps": "._server",
+        "create_server": "._server",
+        "IngestSession": "._session",
+        "SessionLimits": "._session",
+        "IngestSettings": "._settings",
+    },
+)

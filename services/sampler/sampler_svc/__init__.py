@@ -18,10 +18,7 @@ the application metadata (e.g. `grpc_health_probe -rpc-header application:sample
 is not served.
 """
 
-from sampler_svc._engine import Chunk, DeNovoSpec, Engine, EngineInfo, FlowEngine, load_engine
-from sampler_svc._jobs import Job, Limits, SampleSpecIn, validate
-from sampler_svc._launch import SERVICER_FUNCTIONS, build_app, deploy, serve_until_signal
-from sampler_svc._settings import SamplerSettings
+from svc_kit import lazy_exports
 
 __all__ = [
     "SERVICER_FUNCTIONS",
@@ -40,3 +37,24 @@ __all__ = [
     "serve_until_signal",
     "validate",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Chunk": "._engine",
+        "DeNovoSpec": "._engine",
+        "Engine": "._engine",
+        "EngineInfo": "._engine",
+        "FlowEngine": "._engine",
+        "load_engine": "._engine",
+        "Job": "._jobs",
+        "Limits": "._jobs",
+        "SampleSpecIn": "._jobs",
+        "validate": "._jobs",
+        "SERVICER_FUNCTIONS": "._launch",
+        "build_app": "._launch",
+        "deploy": "._launch",
+        "serve_until_signal": "._launch",
+        "SamplerSettings": "._settings",
+    },
+)

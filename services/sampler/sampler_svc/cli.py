@@ -18,11 +18,13 @@ def serve(
 ) -> None:
     """Serve crystal generation (SamplerService) on Ray Serve's gRPC proxy until SIGINT/SIGTERM;
     other settings come from AUTOPERI_SAMPLER_* variables."""
+    from svc_kit import settings_from_options
+
     from sampler_svc._settings import SamplerSettings
     from sampler_svc.main import main
 
-    given = {"checkpoint": checkpoint, "port": port, "http_port": http_port, "ray_address": address}
-    main(SamplerSettings(**{k: v for k, v in given.items() if v is not None}))
+    given = {"checkpoint": checkpoint, "http_port": http_port, "ray_address": address}
+    main(settings_from_options(SamplerSettings, port=port, **given))
 
 
 def bench_serve(

@@ -6,12 +6,7 @@ runs in worker processes of a `PotentialPool`); `scorer_svc.client.score` calls 
 scorer; `scorer_svc.main.main` runs it.
 """
 
-from scorer_svc._core import CoreLimits, RunStats, ScorerCore
-from scorer_svc._model import Problem, Reference, ScoreOptions, ScorerInfo, Scores
-from scorer_svc._novelty import NoveltyIndex, NoveltyReferences
-from scorer_svc._pool import PoolLimits, PotentialPool
-from scorer_svc._server import SERVICE_NAME, ScorerDeps, build_core, create_server
-from scorer_svc._settings import ScorerSettings
+from svc_kit import lazy_exports
 
 __all__ = [
     "SERVICE_NAME",
@@ -32,3 +27,26 @@ __all__ = [
     "build_core",
     "create_server",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "CoreLimits": "._core",
+        "RunStats": "._core",
+        "ScorerCore": "._core",
+        "Problem": "._model",
+        "Reference": "._model",
+        "ScoreOptions": "._model",
+        "ScorerInfo": "._model",
+        "Scores": "._model",
+        "NoveltyIndex": "._novelty",
+        "NoveltyReferences": "._novelty",
+        "PoolLimits": "._pool",
+        "PotentialPool": "._pool",
+        "SERVICE_NAME": "._server",
+        "ScorerDeps": "._server",
+        "build_core": "._server",
+        "create_server": "._server",
+        "ScorerSettings": "._settings",
+    },
+)

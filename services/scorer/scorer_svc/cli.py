@@ -4,11 +4,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from svc_kit.cli_options import Host, Port
 
 
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind (default [::]).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 50063; 0: a free one).")] = None,
+    host: Host = None,
+    port: Port = None,
     storage_uri: Annotated[
         str | None, typer.Option(help="Dataset store for novelty (directory, file://, s3://).")
     ] = None,
@@ -16,15 +17,19 @@ def serve(
     torch_threads: Annotated[int | None, typer.Option(help="Torch threads per worker.")] = None,
 ) -> None:
     """Serve crystal scoring (CHGNet energy, forces, stress, relaxation, validity, symmetry,
-    novelty); other settings come from AUTOPERI_SCORER_* variables."""
+    novelty) on port 50063 unless told otherwise; other settings come from AUTOPERI_SCORER_*
+    variables."""
+    from svc_kit import settings_from_options
+
     from scorer_svc._settings import ScorerSettings
     from scorer_svc.main import main
 
-    given = {
-        "host": host, "port": port, "storage_uri": storage_uri, "workers": workers,
-        "torch_threads": torch_threads,
-    }  # fmt: skip
-    main(ScorerSettings(**{k: v for k, v in given.items() if v is not None}))
+    options = {"workers": workers, "torch_threads": torch_threads}
+    main(
+        settings_from_options(
+            ScorerSettings, host=host, port=port, storage_uri=storage_uri, **options
+        )
+    )
 
 
 def score(

@@ -4,13 +4,7 @@
 function; `client` holds helpers for callers (start, follow, fetch checkpoint files).
 """
 
-from trainer_svc._core import TrainerCore
-from trainer_svc._featurestore import FeatureStoreClient
-from trainer_svc._objects import fetch_checkpoint, publish_checkpoint, read_manifest
-from trainer_svc._server import SERVICE_NAME, TrainerDeps, create_server
-from trainer_svc._settings import TrainerSettings
-from trainer_svc._spec import RunPlan, plan_run
-from trainer_svc._worker import train_loop_per_worker
+from svc_kit import lazy_exports
 
 __all__ = [
     "SERVICE_NAME",
@@ -26,3 +20,21 @@ __all__ = [
     "read_manifest",
     "train_loop_per_worker",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "TrainerCore": "._core",
+        "FeatureStoreClient": "._featurestore",
+        "fetch_checkpoint": "._objects",
+        "publish_checkpoint": "._objects",
+        "read_manifest": "._objects",
+        "SERVICE_NAME": "._server",
+        "TrainerDeps": "._server",
+        "create_server": "._server",
+        "TrainerSettings": "._settings",
+        "RunPlan": "._spec",
+        "plan_run": "._spec",
+        "train_loop_per_worker": "._worker",
+    },
+)

@@ -3,14 +3,13 @@
 from typing import Annotated
 
 import typer
+from svc_kit.cli_options import Host, Port, StorageUri
 
 
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind (default [::]).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 50065; 0: a free one).")] = None,
-    storage_uri: Annotated[
-        str | None, typer.Option(help="Object store directory or URI (file://, s3://).")
-    ] = None,
+    host: Host = None,
+    port: Port = None,
+    storage_uri: StorageUri = None,
     featurestore_address: Annotated[
         str | None, typer.Option(help="Featurestore host:port (default 127.0.0.1:50062).")
     ] = None,
@@ -18,16 +17,20 @@ def serve(
         str | None, typer.Option(help="Ray cluster address (default: start a local Ray).")
     ] = None,
 ) -> None:
-    """Launch, follow and cancel training runs on Ray Train; other settings come from
-    AUTOPERI_TRAINER_* variables."""
+    """Launch, follow and cancel training runs on Ray Train (port 50065 unless told otherwise);
+    other settings come from AUTOPERI_TRAINER_* variables."""
+    from svc_kit import settings_from_options
+
     from trainer_svc._settings import TrainerSettings
     from trainer_svc.main import main
 
-    given = {
-        "host": host,
-        "port": port,
-        "storage_uri": storage_uri,
-        "featurestore_address": featurestore_address,
-        "ray_address": ray_address,
-    }
-    main(TrainerSettings(**{k: v for k, v in given.items() if v is not None}))
+    main(
+        settings_from_options(
+            TrainerSettings,
+            host=host,
+            port=port,
+            storage_uri=storage_uri,
+            featurestore_address=featurestore_address,
+            ray_address=ray_address,
+        )
+    )
