@@ -1,9 +1,12 @@
 """Test helpers: a small real dataset as shards in an object store, a tiny config, a server."""
 
 import contextlib
+import hashlib
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from autoperi.common.v1 import common_pb2
@@ -15,6 +18,7 @@ from xtal import Crystal, read_records
 from trainer_svc._objects import object_uri
 from trainer_svc._server import TrainerDeps, create_server
 from trainer_svc._settings import TrainerSettings
+from trainer_svc.client import checkpoint_files
 
 TINY_CONFIG = {
     "backbone": {"hidden": 32, "layers": 2, "num_rbf": 8, "time_dim": 8, "cutoff": 5.0},
@@ -73,3 +77,18 @@ def serving_trainer(
     deps = TrainerDeps(objects, TrainerDeps.from_settings(config).featurestore)
     with serving(lambda: create_server(config, deps)) as server:
         yield server
+
+
+def verified_checkpoint(objects: ObjectStore, checkpoint, dest: Path) -> Path:
+    """Materialise a run's checkpoint (training.v1.Checkpoint) as a directory under `dest`,
+    checked independently of the reader: the manifest's bytes hash to the checkpoint id and
+    every file hashes to its manifest entry. Raises AssertionError otherwise."""
+    data = Path(unquote(urlsplit(checkpoint.manifest.uri).path)).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if not digest == checkpoint.checkpoint_id == checkpoint.manifest.sha256:
+        raise AssertionError(f"manifest {checkpoint.manifest.uri} does not hash to its id")
+    path = checkpoint_files(objects, checkpoint.checkpoint_id, dest)
+    for entry in json.loads(data)["files"]:
+        if hashlib.sha256((path / entry["path"]).read_bytes()).hexdigest() != entry["sha256"]:
+            raise AssertionError(f"{entry['path']} does not match its manifest sha256")
+    return path
