@@ -8,8 +8,6 @@
 (4) a worker failure with no restarts left ends the run FAILED with a one-line reason.
 """
 
-import hashlib
-import json
 import os
 import signal
 import time
@@ -27,8 +25,14 @@ from ingest_svc.testing import serving
 from storage import LocalObjectStore, LocalVersionStore
 from trainer_svc import publish_checkpoint
 from trainer_svc._objects import read_shards
-from trainer_svc.client import checkpoint_files, start_run, stream, stub, wait
-from trainer_svc.testing import perov_subset, serving_trainer, shard_refs, tiny_config_yaml
+from trainer_svc.client import start_run, stream, stub, wait
+from trainer_svc.testing import (
+    perov_subset,
+    serving_trainer,
+    shard_refs,
+    tiny_config_yaml,
+    verified_checkpoint,
+)
 
 TWO_WORKERS = pb.Resources(num_workers=2)
 
@@ -51,18 +55,6 @@ def _poll(client, run_id, predicate, timeout=240):
             return run
         time.sleep(0.1)
     raise AssertionError(f"run {run_id} never got there: {run}")
-
-
-def _verify_manifest(objects, checkpoint: pb.Checkpoint, dest: Path) -> Path:
-    data = Path(checkpoint.manifest.uri.removeprefix("file://")).read_bytes()
-    assert hashlib.sha256(data).hexdigest() == checkpoint.checkpoint_id
-    assert checkpoint.manifest.sha256 == checkpoint.checkpoint_id
-    path = checkpoint_files(objects, checkpoint.checkpoint_id, dest)
-    files = json.loads(data)["files"]
-    assert {f["path"] for f in files} >= {"model.pt", "train_state.pt", "manifest.json"}
-    for entry in files:
-        assert hashlib.sha256((path / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
-    return path
 
 
 def test_two_worker_run_from_featurestore_shards_succeeds_and_samples(
@@ -99,7 +91,7 @@ def test_two_worker_run_from_featurestore_shards_succeeds_and_samples(
     assert [c.step for c in checkpoints] == [3, 6]
     assert events[-1].state_change.state == pb.RUN_STATE_SUCCEEDED
     assert run.latest_checkpoint.checkpoint_id == checkpoints[-1].checkpoint_id
-    path = _verify_manifest(objects, run.latest_checkpoint, tmp_path / "ck")
+    path = verified_checkpoint(objects, run.latest_checkpoint, tmp_path / "ck")
     samples = Generator.from_checkpoint(path).generate_csp(["SrTiO3"], 2, steps=2)
     assert [c.num_atoms for c in samples] == [5, 5]
     with (
@@ -148,7 +140,7 @@ def test_killed_worker_recovers_from_the_last_checkpoint(
     )
     later = [e.metrics.step for e in events[recovering:] if e.HasField("metrics")]
     assert later and min(later) > resumed[0] > 0 and max(later) == 100
-    _verify_manifest(objects, run.latest_checkpoint, tmp_path / "ck")
+    verified_checkpoint(objects, run.latest_checkpoint, tmp_path / "ck")
     val_points = [e.metrics for e in events if e.HasField("metrics") and e.metrics.split == "val"]
     assert len(val_points) >= 10 and all(p.loss > 0 for p in val_points)
     best = min(val_points, key=lambda p: p.loss)

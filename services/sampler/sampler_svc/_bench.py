@@ -21,7 +21,6 @@ import dataclasses
 import json
 import os
 import platform
-import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -30,14 +29,9 @@ from typing import Any
 import numpy as np
 
 from sampler_svc._settings import SamplerSettings
+from sampler_svc.testing import free_port
 
 FAMILY = ("SrTiO3", "BaTiO3", "CaTiO3", "KNbO3")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Reference:
@@ -192,8 +186,8 @@ def _serve_levels(checkpoint: Path, settings: SamplerSettings, plan: Plan):
     init_ray(None)
     try:
         t0 = time.perf_counter()
-        port = _free_port()
-        deploy(checkpoint, port, _free_port(), settings)
+        port = free_port()
+        deploy(checkpoint, port, free_port(), settings)
         deploy_s, address = time.perf_counter() - t0, f"127.0.0.1:{port}"
         actor = ray.remote(num_cpus=1)(Reference)
         reference = actor.remote(checkpoint, settings.torch_threads, plan.steps, max(plan.batches))
