@@ -98,7 +98,7 @@ class Stack:
         that exited or timed out, with the tail of its log)."""
         ray_address = self._start_ray()
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **RAY_ENV}
+        env = {**os.environ, **RAY_ENV, **self._train_storage_env()}
         for service in ORDER:
             log = open(self.config.log_dir / f"{service}.log", "wb")  # noqa: SIM115
             cmd = [
@@ -115,6 +115,14 @@ class Stack:
             self._wait_ready(service)
             self.addresses[service] = self.config.address(service)
             progress(f"{service} ready on {self.addresses[service]}")
+
+    def _train_storage_env(self) -> dict[str, str]:
+        """Ray Train's run folders next to the stack's data when that is a local directory."""
+        uri = self.config.storage_uri
+        if "://" in uri and not uri.startswith("file://"):
+            return {}
+        root = Path(uri.removeprefix("file://")).resolve()
+        return {"AUTOPERI_TRAINER_RAY_STORAGE_PATH": str(root / "ray-train")}
 
     def _start_ray(self) -> str:
         import ray

@@ -1,10 +1,76 @@
 """loop_svc: the active-learning loop (sample -> score -> select -> ingest -> fine-tune ->
-evaluate -> merge if better).
+evaluate -> merge if better), resumable from its journal.
 
-Public surface so far: candidate selection (`select_candidates`, `SelectionCriteria`,
-`CandidateScore`, `Selection`).
+    clients = build_clients(spec, Addresses(), "autoperi-data", cache)   # the local stack
+    journal = run_loop(spec, clients, Path("autoperi-data/loops"), "my-loop", Path("reports/x"))
+
+Tests build `LoopClients` against in-process servers instead. `autoperi loop` is the CLI.
+Exports load lazily, so `loop_svc.cli` stays cheap to import.
 """
 
-from loop_svc._select import CandidateScore, Selection, SelectionCriteria, select_candidates
+from svc_kit import lazy_exports
 
-__all__ = ["CandidateScore", "Selection", "SelectionCriteria", "select_candidates"]
+__all__ = [
+    "STAGES",
+    "Addresses",
+    "CandidateScore",
+    "CspEvaluator",
+    "Evaluation",
+    "FineTune",
+    "GrpcSampler",
+    "GrpcScorer",
+    "IngestClient",
+    "Journal",
+    "JournalError",
+    "LocalSampler",
+    "LoopClients",
+    "LoopEngine",
+    "LoopFailed",
+    "LoopSpec",
+    "Selection",
+    "SelectionCriteria",
+    "TrainerClient",
+    "build_clients",
+    "held_out_crystals",
+    "loop_to_proto",
+    "round_branch",
+    "round_to_proto",
+    "run_loop",
+    "seed_dataset",
+    "select_candidates",
+    "write_report",
+]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "loop_to_proto": "._convert",
+        "round_to_proto": "._convert",
+        "GrpcSampler": "._clients",
+        "GrpcScorer": "._clients",
+        "IngestClient": "._clients",
+        "LoopClients": "._clients",
+        "TrainerClient": "._clients",
+        "LoopEngine": "._engine",
+        "LoopFailed": "._engine",
+        "round_branch": "._engine",
+        "CspEvaluator": "._evaluate",
+        "LocalSampler": "._evaluate",
+        "held_out_crystals": "._evaluate",
+        "STAGES": "._journal",
+        "Journal": "._journal",
+        "JournalError": "._journal",
+        "write_report": "._report",
+        "Addresses": "._run",
+        "build_clients": "._run",
+        "run_loop": "._run",
+        "seed_dataset": "._run",
+        "CandidateScore": "._select",
+        "Selection": "._select",
+        "SelectionCriteria": "._select",
+        "select_candidates": "._select",
+        "Evaluation": "._spec",
+        "FineTune": "._spec",
+        "LoopSpec": "._spec",
+    },
+)

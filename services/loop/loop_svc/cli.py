@@ -31,6 +31,7 @@ def loop(
     fine_tune_steps: Annotated[int, Opt(help="Fine-tuning steps per round.")] = 4,
     batch_size: Annotated[int, Opt(help="Fine-tuning batch size.")] = 16,
     lr: Annotated[float, Opt(help="Fine-tuning learning rate.")] = 1e-4,
+    ema_decay: Annotated[float, Opt(help="Fine-tuning EMA decay (sampling uses EMA).")] = 0.5,
     workers: Annotated[int, Opt(help="Training workers.")] = 1,
     held_out: Annotated[Path, Opt(help="Held-out crystals (never trained on).")] = _VAL,
     held_out_size: Annotated[int, Opt(help="Held-out crystals evaluated.")] = 50,
@@ -59,7 +60,12 @@ def loop(
     from loop_svc._select import SelectionCriteria
     from loop_svc._spec import Evaluation, FineTune, LoopSpec
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("loop_svc")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # the CLI's root handler would print each line again
     loop_id = loop_id or uuid.uuid4().hex[:12]
     try:
         spec = LoopSpec(
@@ -67,7 +73,7 @@ def loop(
             targets=tuple(_targets(targets, num_targets)), num_rounds=rounds,
             samples_per_target=samples_per_target, sample_steps=steps, seed=seed,
             selection=SelectionCriteria(True, True, max_e_hull, max_selected, min_fp_distance),
-            fine_tune=FineTune(fine_tune_steps, batch_size, lr, num_workers=workers),
+            fine_tune=FineTune(fine_tune_steps, batch_size, lr, ema_decay, workers),
             evaluation=Evaluation(
                 str(held_out), held_out_size, eval_steps, min_improvement=min_improvement
             ),
@@ -77,9 +83,9 @@ def loop(
     addresses = Addresses(ingest, scorer, sampler, trainer)
     cache = state_dir / loop_id / "checkpoints"
     clients = build_clients(spec, addresses, storage_uri, cache, sample_in_process)
-    if seed_from is not None:
-        added = seed_dataset(clients.ingest, spec, seed_from, seed_size)
-        typer.echo(f"dataset {dataset}: {added} seed crystals added" if added else "")
+    added = seed_dataset(clients.ingest, spec, seed_from, seed_size) if seed_from else 0
+    if added:
+        typer.echo(f"dataset {dataset}: {added} seed crystals added")
     typer.echo(f"loop {loop_id}: journal {state_dir / loop_id / 'journal.json'}")
     report = out or Path("reports/loop") / loop_id
     try:

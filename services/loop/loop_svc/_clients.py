@@ -1,0 +1,207 @@
+"""What the loop engine needs from the other services, and their gRPC implementations.
+
+`LoopClients` bundles one object per service; tests build it against in-process servers, the CLI
+from addresses. Each client turns the engine's plain values into requests and back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import grpc
+from autoperi.common.v1 import common_pb2
+from autoperi.crystal.v1 import crystal_pb2
+from autoperi.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from autoperi.sampler.v1 import sampler_pb2, sampler_pb2_grpc
+from autoperi.scorer.v1 import scorer_pb2, scorer_pb2_grpc
+from autoperi.training.v1 import training_pb2 as tpb
+from storage import ObjectStore
+from xtal import Crystal, convert
+
+BATCH = 256  # crystals per ingest message
+
+
+class Sampler(Protocol):
+    """CSP candidates: `n` crystals per composition; (crystals, checkpoint id that made them)."""
+
+    def sample(
+        self, compositions: Sequence[str], n: int, steps: int, seed: int, checkpoint_id: str
+    ) -> tuple[list[Crystal], str]: ...
+
+
+class Scorer(Protocol):
+    """Scores (scorer_svc.Scores) per crystal, novelty against (dataset, ref)."""
+
+    def has_hull(self) -> bool: ...
+
+    def score(self, crystals: Sequence[Crystal], dataset: str, ref: str) -> list[Any]: ...
+
+
+class Evaluator(Protocol):
+    """Held-out metrics of a checkpoint, e.g. {"match_rate": 0.4, "rmse": 0.1, "n": 50}."""
+
+    def evaluate(self, checkpoint_id: str) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class LoopClients:
+    """The services a loop talks to, and the object store that holds checkpoints."""
+
+    sampler: Sampler
+    scorer: Scorer
+    ingest: IngestClient
+    trainer: TrainerClient
+    evaluator: Evaluator
+    objects: ObjectStore
+
+
+class GrpcSampler:
+    """The sampler service (Ray Serve); it samples from the checkpoint it serves."""
+
+    def __init__(self, address: str, timeout_s: float = 600.0) -> None:
+        self.address, self.timeout_s = address, timeout_s
+
+    def sample(
+        self, compositions: Sequence[str], n: int, steps: int, seed: int, checkpoint_id: str
+    ) -> tuple[list[Crystal], str]:
+        """`checkpoint_id` is not sent: the served checkpoint is used and returned."""
+        from sampler_svc.client import CHANNEL_OPTIONS, csp_spec, metadata
+
+        crystals, served = [], ""
+        with grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS) as channel:
+            stub = sampler_pb2_grpc.SamplerServiceStub(channel)
+            for k, composition in enumerate(compositions):
+                spec = csp_spec(composition, n, steps, seed=seed + k)
+                reply = stub.Sample(
+                    sampler_pb2.SampleRequest(spec=spec),
+                    timeout=self.timeout_s,
+                    metadata=metadata(timeout=self.timeout_s),
+                )
+                crystals += [convert.from_proto(c) for c in reply.crystals]
+                served = reply.checkpoint_id
+        return crystals, served
+
+
+class GrpcScorer:
+    """The scorer service (CHGNet energies, validity, novelty, hull)."""
+
+    def __init__(self, address: str, relax: bool = False, timeout_s: float = 1800.0) -> None:
+        self.address, self.relax, self.timeout_s = address, relax, timeout_s
+
+    def has_hull(self) -> bool:
+        with grpc.insecure_channel(self.address) as channel:
+            stub = scorer_pb2_grpc.ScorerServiceStub(channel)
+            info = stub.GetScorerInfo(scorer_pb2.GetScorerInfoRequest(), timeout=30)
+        return info.hull_configured
+
+    def score(self, crystals: Sequence[Crystal], dataset: str, ref: str) -> list[Any]:
+        from scorer_svc import ScoreOptions
+        from scorer_svc._model import Reference
+        from scorer_svc.client import score
+
+        options = ScoreOptions(relax=self.relax, novelty_reference=Reference(dataset, ref))
+        return score(self.address, crystals, options, timeout_s=self.timeout_s)
+
+
+class IngestClient:
+    """Datasets, branches, commits and merges of the ingest service."""
+
+    def __init__(self, address: str, timeout_s: float = 600.0) -> None:
+        self.address, self.timeout_s = address, timeout_s
+
+    def _stub(self, channel: grpc.Channel) -> ingest_pb2_grpc.IngestServiceStub:
+        return ingest_pb2_grpc.IngestServiceStub(channel)
+
+    def ingest(
+        self, dataset: str, branch: str, source: str, crystals: Sequence[Crystal], **header
+    ) -> ingest_pb2.IngestResponse:
+        """Add `crystals` to `branch` (created from `source` when missing); duplicates by
+        content hash are counted, not added."""
+        head = ingest_pb2.IngestHeader(
+            dataset=dataset, branch=branch, create_branch_from=source, **header
+        )
+        protos = [convert.to_proto(c) for c in crystals]
+
+        def requests():
+            yield ingest_pb2.IngestRequest(header=head)
+            for start in range(0, len(protos), BATCH):
+                batch = crystal_pb2.CrystalBatch(crystals=protos[start : start + BATCH])
+                yield ingest_pb2.IngestRequest(crystals=batch)
+
+        with grpc.insecure_channel(self.address) as channel:
+            return self._stub(channel).Ingest(requests(), timeout=self.timeout_s)
+
+    def branches(self, dataset: str) -> dict[str, ingest_pb2.Branch]:
+        """name -> Branch (head commit, crystal count) of a dataset."""
+        with grpc.insecure_channel(self.address) as channel:
+            request = ingest_pb2.GetDatasetRequest(dataset=dataset)
+            reply = self._stub(channel).GetDataset(request, timeout=60)
+        return {b.name: b for b in reply.dataset.branches}
+
+    def merge(self, dataset: str, source: str, destination: str, message: str) -> str:
+        """Merge `source` into `destination` (fails on conflicts); the merge commit id."""
+        request = ingest_pb2.MergeRequest(
+            dataset=dataset,
+            source_ref=source,
+            destination_branch=destination,
+            message=message,
+            strategy=ingest_pb2.MERGE_STRATEGY_FAIL_ON_CONFLICT,
+        )
+        with grpc.insecure_channel(self.address) as channel:
+            reply = self._stub(channel).Merge(request, timeout=self.timeout_s)
+        if reply.conflicts:
+            n = len(reply.conflicts)
+            raise RuntimeError(f"merge of {source} into {destination}: {n} conflicts")
+        return reply.commit_id
+
+    def content_hashes(self, dataset: str, ref: str) -> list[str]:
+        """Content hashes of every crystal at `ref`, sorted."""
+        request = ingest_pb2.ReadCrystalsRequest(
+            ref=common_pb2.DatasetRef(dataset=dataset, ref=ref), batch_size=512
+        )
+        with grpc.insecure_channel(self.address) as channel:
+            replies = self._stub(channel).ReadCrystals(request, timeout=self.timeout_s)
+            return sorted(c.content_hash for r in replies for c in r.crystals)
+
+
+class TrainerClient:
+    """Fine-tuning runs on the trainer service."""
+
+    def __init__(self, address: str, timeout_s: float = 7200.0) -> None:
+        self.address, self.timeout_s = address, timeout_s
+
+    def start(self, *, train_dataset: tuple[str, str], **fields) -> tpb.Run:
+        """StartRun (`fields` of StartRunRequest); the same run again for a repeated request_id."""
+        from trainer_svc.client import start_run
+
+        with grpc.insecure_channel(self.address) as channel:
+            return start_run(channel, train_dataset=train_dataset, **fields)
+
+    def wait(self, run_id: str) -> tpb.Run:
+        """The run once it has ended (succeeded, failed or cancelled)."""
+        from trainer_svc.client import wait
+
+        with grpc.insecure_channel(self.address) as channel:
+            return wait(channel, run_id, timeout=self.timeout_s)
+
+    def runs(self, labels: dict[str, str]) -> list[tpb.Run]:
+        """Runs carrying all of `labels` (first page of up to 1000)."""
+        from trainer_svc.client import stub
+
+        request = tpb.ListRunsRequest(labels=labels, page_size=1000)
+        with grpc.insecure_channel(self.address) as channel:
+            return list(stub(channel).ListRuns(request, timeout=60).runs)
+
+
+def fetch_checkpoint_dir(objects: ObjectStore, checkpoint_id: str, cache: Path) -> Path:
+    """The checkpoint's files under `cache/<id>` (downloaded once, verified)."""
+    from trainer_svc.client import checkpoint_files
+
+    dest = Path(cache) / checkpoint_id
+    if not (dest / ".complete").exists():
+        checkpoint_files(objects, checkpoint_id, dest)
+        (dest / ".complete").touch()
+    return dest

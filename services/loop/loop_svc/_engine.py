@@ -1,0 +1,272 @@
+"""The active-learning loop: for each round sample -> score -> select -> ingest -> fine-tune ->
+evaluate -> merge (only if the held-out metric improves by `min_improvement`).
+
+Idempotent and resumable. Each stage's results go into the journal before the stage is marked
+done, and every stage can be redone safely after a crash: sampling is seeded by (seed, round) and
+its candidates are kept in a file; scoring and selection are pure; the ingest dedups by content
+hash; the training run's request_id is derived from (loop id, round, attempt), so a retried
+StartRun returns the same run; evaluation is seeded; merging a merged branch is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+from autoperi.crystal.v1 import crystal_pb2
+from autoperi.training.v1 import training_pb2 as tpb
+from xtal import Crystal, convert
+
+from loop_svc._clients import LoopClients, fetch_checkpoint_dir
+from loop_svc._journal import STAGES, Journal
+from loop_svc._rounds import candidate_scores, fingerprint_fn, score_row
+from loop_svc._select import SelectionCriteria, select_candidates
+from loop_svc._spec import LoopSpec
+
+log = logging.getLogger("loop_svc.engine")
+
+
+_NO_HULL = "the scorer has no hull: ranked by energy above the round's lowest of its formula"
+
+
+class LoopFailed(RuntimeError):
+    """A stage could not finish (the reason is one sentence; the journal says where)."""
+
+
+def round_branch(loop_id: str, index: int) -> str:
+    """The dataset branch of a round (ingest branch names allow no '/': 'loop-<id>-round-<k>')."""
+    return f"loop-{loop_id}-round-{index}"
+
+
+class LoopEngine:
+    """Runs (or resumes) one loop; `run()` returns the journal's data when all rounds are done."""
+
+    def __init__(self, spec: LoopSpec, clients: LoopClients, journal: Journal) -> None:
+        self.spec, self.clients, self.journal = spec, clients, journal
+        self.cache = journal.directory / "checkpoints"
+
+    def run(self) -> dict[str, Any]:
+        data = self.journal.data
+        data["state"], data["error"] = "running", ""
+        self.journal.save()
+        try:
+            self._base()
+            for index in range(1, self.spec.num_rounds + 1):
+                self._round(index)
+        except Exception as exc:
+            data["state"], data["error"] = "failed", f"{type(exc).__name__}: {exc}"
+            self.journal.save()
+            raise
+        data["state"], data["finished"] = "succeeded", time.time()
+        self.journal.save()
+        return data
+
+    # -- rounds ----------------------------------------------------------------------------
+
+    def _base(self) -> None:
+        """Store the base checkpoint once; it is the first round's current checkpoint."""
+        data = self.journal.data
+        if data["base_checkpoint_id"]:
+            return
+        from trainer_svc._objects import is_sha256, publish_checkpoint, read_manifest
+
+        base = self.spec.base_checkpoint
+        if is_sha256(base):
+            read_manifest(self.clients.objects, base)
+            checkpoint_id = base
+        else:
+            objects = self.clients.objects
+            checkpoint_id, _ = publish_checkpoint(objects, Path(base), "base", 0, 0, {})
+        data["base_checkpoint_id"] = data["current_checkpoint_id"] = checkpoint_id
+        self.journal.save()
+
+    def _round(self, index: int) -> None:
+        rnd = self.journal.round(index)
+        if rnd["stage"] == "done":
+            return
+        rnd.setdefault("started", time.time())
+        rnd["branch"] = round_branch(self.journal.loop_id, index)
+        for stage in STAGES:
+            if stage in rnd["done"]:
+                continue
+            rnd["stage"] = stage
+            self.journal.save()
+            log.info("loop %s round %d: %s", self.journal.loop_id, index, stage)
+            getattr(self, f"_{stage}")(index, rnd)
+            rnd["done"].append(stage)
+            self.journal.save()
+        rnd["stage"], rnd["finished"] = "done", time.time()
+        self.journal.save()
+
+    def _files(self, index: int) -> Path:
+        path = self.journal.directory / f"round-{index}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _candidates(self, index: int) -> list[Crystal]:
+        batch = crystal_pb2.CrystalBatch.FromString(
+            (self._files(index) / "candidates.pb").read_bytes()
+        )
+        return [convert.from_proto(c) for c in batch.crystals]
+
+    def _scores(self, index: int) -> list[dict[str, Any]]:
+        return json.loads((self._files(index) / "scores.json").read_text())
+
+    # -- stages ----------------------------------------------------------------------------
+
+    def _sampling(self, index: int, rnd: dict) -> None:
+        spec, checkpoint = self.spec, self.journal.data["current_checkpoint_id"]
+        crystals, used = self.clients.sampler.sample(
+            spec.targets, spec.samples_per_target, spec.sample_steps,
+            spec.seed + 1000 * index, checkpoint,
+        )  # fmt: skip
+        batch = crystal_pb2.CrystalBatch(crystals=[convert.to_proto(c) for c in crystals])
+        _write_bytes(self._files(index) / "candidates.pb", batch.SerializeToString())
+        rnd.update(num_generated=len(crystals), sampled_checkpoint_id=used)
+        rnd["current_checkpoint_id"] = checkpoint
+
+    def _scoring(self, index: int, rnd: dict) -> None:
+        crystals = self._candidates(index)
+        scores = self.clients.scorer.score(crystals, self.spec.dataset, self.spec.branch)
+        rows = [score_row(c, s) for c, s in zip(crystals, scores, strict=True)]
+        _write_bytes(self._files(index) / "scores.json", json.dumps(rows).encode())
+        rnd.update(
+            num_scored=sum(not r["error"] for r in rows),
+            num_valid=sum(r["structure_valid"] and r["composition_valid"] for r in rows),
+            num_novel=sum(r["novel"] is True for r in rows),
+        )
+
+    def _selecting(self, index: int, rnd: dict) -> None:
+        criteria, notes, hull = self.spec.selection, [], self.clients.scorer.has_hull()
+        if not hull:
+            notes.append(_NO_HULL)
+            if criteria.max_e_above_hull is not None:
+                criteria = SelectionCriteria(**{**asdict(criteria), "max_e_above_hull": None})
+                notes.append("the scorer has no hull: the E_hull threshold was not applied")
+        crystals = self._candidates(index)
+        scores = candidate_scores(self._scores(index), per_composition=not hull)
+        selection = select_candidates(scores, criteria, fingerprint_fn(crystals))
+        reasons: dict[str, int] = {}
+        for reason in selection.dropped.values():
+            reasons[reason] = reasons.get(reason, 0) + 1
+        rnd.update(
+            selected=list(selection.selected),
+            selected_hashes=[crystals[i].content_hash() for i in selection.selected],
+            selection_counts=selection.counts,
+            dropped=reasons,
+            num_selected=len(selection.selected),
+            selection_notes=notes,
+        )
+
+    def _ingesting(self, index: int, rnd: dict) -> None:
+        crystals = self._candidates(index)
+        chosen = [crystals[i] for i in rnd["selected"]]
+        ingest, spec = self.clients.ingest, self.spec
+        reply = ingest.ingest(
+            spec.dataset, rnd["branch"], spec.branch, chosen,
+            message=f"loop {self.journal.loop_id} round {index}: {len(chosen)} selected",
+            metadata={"loop_id": self.journal.loop_id, "round": str(index)},
+        )  # fmt: skip
+        head = ingest.branches(spec.dataset)[rnd["branch"]]
+        rnd.update(
+            ingest_commit_id=reply.commit_id or head.head_commit_id,
+            num_ingested=int(reply.num_accepted),
+            num_duplicates=int(reply.num_duplicates),
+            branch_num_crystals=int(head.num_crystals),
+        )
+
+    def _training(self, index: int, rnd: dict) -> None:
+        if not rnd["selected"]:
+            rnd.update(checkpoint_id="", training_skipped="nothing was selected")
+            return
+        attempt = rnd.get("training_attempt", 1)
+        tune, loop_id = self.spec.fine_tune, self.journal.loop_id
+        run = self.clients.trainer.start(
+            name=f"loop {self.spec.name} round {index}",
+            config_yaml=self._fine_tune_yaml(),
+            train_dataset=(self.spec.dataset, rnd["ingest_commit_id"]),
+            resume_from_checkpoint_id=self.journal.data["current_checkpoint_id"],
+            resources=tpb.Resources(num_workers=tune.num_workers),
+            seed=self.spec.seed + index,
+            max_failures=1,
+            labels={"loop_id": loop_id, "round": str(index)},
+            request_id=f"{loop_id}-round-{index}-try-{attempt}",
+        )
+        rnd["training_run_id"] = run.run_id
+        self.journal.save()  # the run id is known before the (long) wait
+        final = self.clients.trainer.wait(run.run_id)
+        if final.state != tpb.RUN_STATE_SUCCEEDED or not final.latest_checkpoint.checkpoint_id:
+            rnd["training_attempt"] = attempt + 1  # a resume starts a new run
+            state = tpb.RunState.Name(final.state)
+            raise LoopFailed(f"training run {run.run_id} ended {state}: {final.error.message}")
+        rnd.update(checkpoint_id=final.latest_checkpoint.checkpoint_id, training_step=final.step)
+        rnd["training_loss"] = final.latest_metrics.get("loss")
+
+    def _fine_tune_yaml(self) -> str:
+        """The fine-tuning config: the spec's YAML or the base's, with train overrides."""
+        tune = self.spec.fine_tune
+        if tune.config_yaml:
+            config = yaml.safe_load(tune.config_yaml)
+        else:
+            base = fetch_checkpoint_dir(
+                self.clients.objects, self.journal.data["base_checkpoint_id"], self.cache
+            )
+            config = yaml.safe_load((base / "config.yaml").read_text())
+        config["train"] = {
+            **config.get("train", {}),
+            "max_steps": tune.max_steps, "batch_size": tune.batch_size,
+            "lr": tune.learning_rate, "min_lr": min(tune.learning_rate, 1e-5),
+            "warmup_steps": 0, "ema_decay": tune.ema_decay, "init_from": None,
+            "checkpoint_every_steps": tune.max_steps, "log_every_steps": 1, "progress": False,
+        }  # fmt: skip
+        return yaml.safe_dump(config)
+
+    def _evaluating(self, index: int, rnd: dict) -> None:
+        if not rnd["checkpoint_id"]:
+            return
+        metric = self.spec.evaluation.metric
+        before = self._evaluation(self.journal.data["current_checkpoint_id"])
+        after = self._evaluation(rnd["checkpoint_id"])
+        rnd.update(metric_before=before[metric], metric_after=after[metric])
+        rnd["evaluation_before"], rnd["evaluation_after"] = before, after
+
+    def _evaluation(self, checkpoint_id: str) -> dict[str, float]:
+        """Held-out metrics of a checkpoint, computed once per checkpoint (kept in the journal)."""
+        known = self.journal.data["evaluations"]
+        if checkpoint_id not in known:
+            known[checkpoint_id] = self.clients.evaluator.evaluate(checkpoint_id)
+            self.journal.save()
+        return known[checkpoint_id]
+
+    def _merging(self, index: int, rnd: dict) -> None:
+        if not rnd["checkpoint_id"]:
+            rnd.update(merged=False, decision="not merged: nothing was selected this round")
+            return
+        evaluation = self.spec.evaluation
+        before, after = rnd["metric_before"], rnd["metric_after"]
+        gain = after - before if evaluation.higher_is_better else before - after
+        change = f"{evaluation.metric} {before:.4f} -> {after:.4f} ({gain:+.4f})"
+        if gain < evaluation.min_improvement:
+            rnd.update(
+                merged=False,
+                decision=f"not merged: {change} is below min_improvement "
+                f"{evaluation.min_improvement:g}",
+            )
+            return
+        commit = self.clients.ingest.merge(
+            self.spec.dataset, rnd["branch"], self.spec.branch,
+            f"loop {self.journal.loop_id} round {index}: {change}",
+        )  # fmt: skip
+        rnd.update(merged=True, merge_commit_id=commit, decision=f"merged: {change}")
+        self.journal.data["current_checkpoint_id"] = rnd["checkpoint_id"]
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)

@@ -1,0 +1,85 @@
+"""Build a loop from addresses (the local stack by default) and run it to the end."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from storage import open_object_store
+
+from loop_svc._clients import GrpcSampler, GrpcScorer, IngestClient, LoopClients, TrainerClient
+from loop_svc._engine import LoopEngine
+from loop_svc._evaluate import CspEvaluator, LocalSampler, held_out_crystals
+from loop_svc._journal import Journal
+from loop_svc._report import write_report
+from loop_svc._spec import LoopSpec
+
+log = logging.getLogger("loop_svc.run")
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """host:port of each service (defaults: `autoperi stack`, infra/local/README.md)."""
+
+    ingest: str = "127.0.0.1:50061"
+    scorer: str = "127.0.0.1:50063"
+    sampler: str = "127.0.0.1:50064"
+    trainer: str = "127.0.0.1:50065"
+
+
+def build_clients(
+    spec: LoopSpec,
+    addresses: Addresses,
+    storage_uri: str,
+    cache: Path,
+    sample_in_process: bool = False,
+    relax: bool = False,
+) -> LoopClients:
+    """Clients of the services at `addresses`; checkpoints read from `storage_uri` (the store
+    the trainer writes). `sample_in_process`: sample from the loop's current checkpoint here
+    instead of the sampler service (which samples from the checkpoint it serves)."""
+    objects = open_object_store(storage_uri)
+    held_out = held_out_crystals(Path(spec.evaluation.held_out), spec.evaluation.size)
+    evaluator = CspEvaluator(held_out, objects, cache, spec.evaluation.steps, spec.seed)
+    sampler = LocalSampler(objects, cache) if sample_in_process else GrpcSampler(addresses.sampler)
+    return LoopClients(
+        sampler=sampler,
+        scorer=GrpcScorer(addresses.scorer, relax=relax),
+        ingest=IngestClient(addresses.ingest),
+        trainer=TrainerClient(addresses.trainer),
+        evaluator=evaluator,
+        objects=objects,
+    )
+
+
+def seed_dataset(ingest: IngestClient, spec: LoopSpec, path: Path, size: int) -> int:
+    """Create the loop's dataset from the first `size` valid crystals of `path` when it does not
+    exist yet; the crystals added (0 when it existed)."""
+    import grpc
+
+    try:
+        ingest.branches(spec.dataset)
+        return 0
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+    crystals = held_out_crystals(path, size)
+    reply = ingest.ingest(
+        spec.dataset, spec.branch, "", crystals, create_dataset=True, message="loop seed data"
+    )
+    return int(reply.num_accepted)
+
+
+def run_loop(
+    spec: LoopSpec, clients: LoopClients, state_dir: Path, loop_id: str, out_dir: Path | None
+) -> dict[str, Any]:
+    """Run (or resume) loop `loop_id`; its journal lives in `state_dir/<loop_id>/`. The report
+    is written to `out_dir` (also when the loop fails)."""
+    journal = Journal.open(state_dir, loop_id, spec.to_json())
+    try:
+        return LoopEngine(spec, clients, journal).run()
+    finally:
+        if out_dir is not None:
+            write_report(journal.data, journal.directory, out_dir)

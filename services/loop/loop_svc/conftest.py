@@ -1,0 +1,89 @@
+"""Fixtures of the loop tests: every service the loop talks to, started in this process on real
+sockets over one temporary store (ingest, featurestore, scorer, trainer on Ray Train, and the
+sampler on Ray Serve), plus a small seeded Perov-5 dataset."""
+
+import contextlib
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from storage import LocalObjectStore, LocalVersionStore
+
+CHECKPOINT = Path(__file__).resolve().parents[3] / "checkpoints" / "perov_5_csp"
+DATASET = "loop-perov"
+NUM_SEED = 24
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Addresses of the running services and the store root they share."""
+
+    ingest: str
+    scorer: str
+    sampler: str
+    trainer: str
+    store: Path
+    seed_hashes: tuple[str, ...]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _sampler(ray_session):
+    from ray import serve
+    from sampler_svc import SamplerSettings, deploy
+
+    serve.shutdown()
+    settings = SamplerSettings(app_name="sampler", log_level="WARNING", chunk_samples=8)
+    port = _free_port()
+    deploy(CHECKPOINT, port, _free_port(), settings)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        serve.delete(settings.app_name)
+        serve.shutdown()
+
+
+@pytest.fixture(scope="module")
+def loop_stack(ray_session, data_dir, tmp_path_factory):
+    """A `Stack` whose dataset DATASET holds the first NUM_SEED Perov-5 train crystals."""
+    from featurestore_svc import FeatureStoreDeps, FeatureStoreSettings
+    from featurestore_svc import create_server as create_featurestore
+    from ingest_svc import IngestDeps, IngestSettings
+    from ingest_svc import create_server as create_ingest
+    from ingest_svc.testing import serving
+    from scorer_svc import ScorerDeps, ScorerSettings
+    from scorer_svc import create_server as create_scorer
+    from trainer_svc.testing import perov_subset, serving_trainer
+
+    from loop_svc._clients import IngestClient
+
+    root = tmp_path_factory.mktemp("loop-stack")
+    objects = LocalObjectStore(root / "store", durable=False)
+    versions = LocalVersionStore(objects)
+    plain = {"host": "127.0.0.1", "port": 0, "log_json": False}
+    scorer_settings = ScorerSettings(**plain, batch_size=8, worker_startup_timeout_s=600)
+    with (
+        serving(lambda: create_ingest(IngestSettings(**plain), IngestDeps(versions))) as ingest,
+        serving(
+            lambda: create_featurestore(
+                FeatureStoreSettings(**plain), FeatureStoreDeps(objects, versions)
+            )
+        ) as fs,
+        serving(lambda: create_scorer(scorer_settings, ScorerDeps(versions))) as scorer,
+        serving_trainer(objects, root, fs.address) as trainer,
+        _sampler(ray_session) as sampler,
+    ):
+        seed = perov_subset(data_dir, NUM_SEED)
+        IngestClient(ingest.address).ingest(
+            DATASET, "main", "", seed, create_dataset=True, message="seed"
+        )
+        hashes = tuple(sorted({c.content_hash() for c in seed}))
+        yield Stack(
+            ingest.address, scorer.address, sampler, trainer.address, root / "store", hashes
+        )
