@@ -47,6 +47,9 @@ class LocalObjectStore(ObjectStore):
     def describe(self) -> str:
         return f"file://{self.root}"
 
+    def uri(self, key: str) -> str:
+        return (Path(self.root) / key).as_uri()
+
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self.root)!r})"
 

@@ -86,6 +86,10 @@ class ObjectStore(ABC):
         """A human-readable location with no credentials in it."""
         return type(self).__name__
 
+    def uri(self, key: str) -> str:
+        """Where a client reads `key` directly (file:///..., s3://bucket/...), no credentials."""
+        return f"{self.describe()}/{key}"
+
     def get_file(self, key: str, path: str | Path, expected_sha256: str | None = None) -> Path:
         """Stream the object into `path` (written atomically); verify it if a sha256 is given."""
         path = Path(path)

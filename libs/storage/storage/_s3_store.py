@@ -86,6 +86,9 @@ class S3ObjectStore(ObjectStore):
         scheme = "https" if self.client._base_url.is_https else "http"
         return f"s3://{self.bucket}/{self.prefix} at {scheme}://{self.client._base_url.host}"
 
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
     def __repr__(self) -> str:
         return f"S3ObjectStore({self.describe()!r})"
 

@@ -3,6 +3,7 @@
 import hashlib
 import os
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,15 @@ def test_invalid_keys_are_refused(object_store: ObjectStore, key):
         object_store.put_bytes(key, b"x")
     with pytest.raises(InvalidKey):
         object_store.get_bytes(key)
+
+
+def test_uri_names_where_a_client_reads_the_object(object_store: ObjectStore):
+    from urllib.parse import unquote, urlsplit
+
+    object_store.put_bytes("shards/x 1.pt", b"payload")
+    uri = urlsplit(object_store.uri("shards/x 1.pt"))
+    if uri.scheme == "file":
+        assert Path(unquote(uri.path)).read_bytes() == b"payload"
+    else:
+        assert uri.scheme == "s3" and unquote(uri.path).endswith("shards/x 1.pt")
+        assert uri.netloc == object_store.bucket

@@ -95,7 +95,7 @@ def _store_file(
 ) -> dict[str, Any]:
     digest = objects.put_blob_file(path)
     return {
-        "uri": object_uri(objects, blob_key(digest)),
+        "uri": objects.uri(blob_key(digest)),
         "sha256": digest,
         "size_bytes": path.stat().st_size,
         "media_type": media_type,
@@ -103,14 +103,3 @@ def _store_file(
         "first_index": first,
         "num_atoms": atoms,
     }
-
-
-def object_uri(objects: ObjectStore, key: str) -> str:
-    """A URI a client can read `key` from: file:///... for a local store, s3://bucket/... for S3."""
-    root = getattr(objects, "root", None)
-    if root is not None:
-        return (Path(root) / key).as_uri()
-    bucket = getattr(objects, "bucket", None)
-    if bucket is not None:
-        return f"s3://{bucket}/{getattr(objects, 'prefix', '')}{key}"
-    return f"{objects.describe()}/{key}"

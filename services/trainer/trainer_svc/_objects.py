@@ -29,17 +29,6 @@ def is_sha256(value: str) -> bool:
     return bool(_SHA256.match(value))
 
 
-def object_uri(objects: ObjectStore, key: str) -> str:
-    """A URI a client can read `key` from: file:///... (local store) or s3://bucket/... (S3)."""
-    root = getattr(objects, "root", None)
-    if root is not None:
-        return (Path(root) / key).as_uri()
-    bucket = getattr(objects, "bucket", None)
-    if bucket is not None:
-        return f"s3://{bucket}/{getattr(objects, 'prefix', '')}{key}"
-    return f"{objects.describe()}/{key}"
-
-
 def read_ref(ref: dict[str, Any], objects: ObjectStore | None) -> bytes:
     """The bytes of an ObjectRef (dict with uri, sha256), verified against its sha256.
 
@@ -100,7 +89,7 @@ def publish_checkpoint(
     data = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
     checkpoint_id = objects.put_blob(data)
     ref = {
-        "uri": object_uri(objects, blob_key(checkpoint_id)),
+        "uri": objects.uri(blob_key(checkpoint_id)),
         "sha256": checkpoint_id,
         "size_bytes": len(data),
         "media_type": MANIFEST_MEDIA_TYPE,

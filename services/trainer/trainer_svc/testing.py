@@ -15,7 +15,6 @@ from ingest_svc.testing import serving
 from storage import ObjectStore
 from xtal import Crystal, read_records
 
-from trainer_svc._objects import object_uri
 from trainer_svc._server import TrainerDeps, create_server
 from trainer_svc._settings import TrainerSettings
 from trainer_svc.client import checkpoint_files
@@ -54,7 +53,7 @@ def shard_refs(
     refs = []
     for path in split.shard_paths:
         digest = objects.put_blob_file(path)
-        uri = object_uri(objects, f"blobs/sha256/{digest[:2]}/{digest}")
+        uri = objects.uri(f"blobs/sha256/{digest[:2]}/{digest}")
         refs.append(common_pb2.ObjectRef(uri=uri, sha256=digest, size_bytes=path.stat().st_size))
     return refs
 
