@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -48,7 +49,9 @@ def sample_cmd(
     ] = None,
     split: Annotated[
         str | None,
-        typer.Option(help="Predict every crystal of a split, e.g. perov_5:test (CSP benchmark)."),
+        typer.Option(
+            help="Predict every crystal of a split, e.g. perov_5:test or perov_5:test[0:500]."
+        ),
     ] = None,
     n: Annotated[int, typer.Option(min=1, help="Samples per composition or split row.")] = 1,
     steps: Annotated[int, typer.Option(min=1, help="Integration steps.")] = 50,
@@ -81,26 +84,32 @@ def sample_cmd(
 
 
 def _split_cells(spec: str, n: int) -> tuple[list, list[str], list[dict[str, float]]]:
-    """Atomic numbers, formulas and `gt_index` tags of `n` samples per row of `dataset:split`."""
+    """Atomic numbers, formulas and `gt_index` tags (rows of the split file) of `n` samples per
+    row of `dataset:split`, or of its rows start..stop-1 with `dataset:split[start:stop]`."""
     from collections import Counter
 
     from pymatgen.core import Composition, Element
 
     from autoperi_model._data import load_split
 
-    dataset, _, name = spec.partition(":")
-    if not name:
-        raise typer.BadParameter(f"--split needs dataset:split, got {spec!r}")
-    table, _ = load_split(dataset, name)
+    match = re.fullmatch(r"(\w+):(\w+)(?:\[(\d*):(\d*)\])?", spec.strip())
+    if match is None:
+        raise typer.BadParameter(f"--split needs dataset:split[start:stop], got {spec!r}")
+    table, _ = load_split(match[1], match[2])
+    rows = range(len(table))[slice(int(match[3] or 0), int(match[4]) if match[4] else None)]
     spans = zip(table.offsets.tolist(), table.num_atoms.tolist(), strict=True)
-    cells = [table.atomic_numbers[start : start + count].numpy() for start, count in spans]
-    formulas = [
-        Composition({Element.from_Z(z): k for z, k in Counter(cell.tolist()).items()}).formula
-        for cell in cells
-    ]
-    rows = [i for i in range(len(cells)) for _ in range(n)]
-    tags = [{"gt_index": float(i)} for i in rows]
-    return [cells[i] for i in rows], [formulas[i].replace(" ", "") for i in rows], tags
+    cells = {
+        i: table.atomic_numbers[start : start + count].numpy()
+        for i, (start, count) in enumerate(spans)
+        if i in rows
+    }
+    formulas = {
+        i: Composition({Element.from_Z(z): k for z, k in Counter(c.tolist()).items()}).formula
+        for i, c in cells.items()
+    }
+    samples = [i for i in rows for _ in range(n)]
+    tags = [{"gt_index": float(i)} for i in samples]
+    return [cells[i] for i in samples], [formulas[i].replace(" ", "") for i in samples], tags
 
 
 def write_samples(

@@ -96,3 +96,11 @@ def test_cli_sample_needs_exactly_one_source(checkpoint, tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code != 0
     assert "either --composition" in result.output
+
+
+def test_cli_sample_split_rows_keep_their_file_row_numbers(checkpoint, tmp_path, data_dir):
+    args = ["sample", "--checkpoint", str(checkpoint), "--split", "perov_5:test[10:13]"]
+    result = CliRunner().invoke(app, [*args, "--steps", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    samples = json.loads((tmp_path / "samples.json").read_text())["crystals"]
+    assert [s["properties"]["gt_index"] for s in samples] == [10.0, 11.0, 12.0]
