@@ -11,6 +11,7 @@ with the code "timeout".
 """
 
 import dataclasses
+import itertools
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import chgnet
+import numpy as np
 from autoperi_eval._chgnet import MIN_VOLUME_PER_ATOM, MODEL_NAME
 from svc_kit import DeadlineExceeded, InvalidInput, TooLarge, Unavailable
 from xtal import Crystal
@@ -127,7 +129,7 @@ class ScorerCore:
         stats = stats or RunStats()
         early, todo = self._prefilter(crystals)
         size = self.limits.relax_batch_size if options.relax else self.limits.batch_size
-        batches = [todo[s : s + size] for s in range(0, len(todo), size)]
+        batches = _balanced(todo, size, self.pool.limits.workers)
         run = self._run(crystals, batches, options, deadline, index, stats)
         return (index.commit if index else ""), _then(early, run)
 
@@ -210,6 +212,19 @@ class ScorerCore:
                     crystals[i].atomic_numbers, result.energy_per_atom
                 )
         return results
+
+
+def _balanced(todo: list[int], size: int, workers: int) -> list[list[int]]:
+    """`todo` in consecutive batches of at most `size`, as many as ceil(len / size) rounded up
+    to a multiple of `workers`, of near-equal sizes, so that the workers finish together (100
+    crystals, size 16, 2 workers: 8 batches of 12-13 rather than 6 of 16 and one of 4)."""
+    if not todo:
+        return []
+    count = -(-len(todo) // size)
+    count = min(len(todo), -(-count // workers) * workers)
+    base, extra = divmod(len(todo), count)
+    bounds = [0, *np.cumsum([base + (k < extra) for k in range(count)]).tolist()]
+    return [todo[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def _item(crystal: Crystal) -> Item:

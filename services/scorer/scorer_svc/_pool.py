@@ -7,6 +7,7 @@ whose worker died, down to single crystals, so one crystal that crashes the work
 itself (error code "scorer_crash").
 """
 
+import contextlib
 import logging
 import multiprocessing
 import queue
@@ -24,11 +25,13 @@ log = logging.getLogger("scorer_svc.pool")
 @dataclass(frozen=True)
 class PoolLimits:
     """workers: processes (each holds a CHGNet, ~2.2 GB peak); num_threads: torch threads per
-    worker; startup_timeout_s: for a worker to load CHGNet (not counted in a call's time)."""
+    worker; startup_timeout_s: for a worker to load CHGNet (not counted in a call's time);
+    symmetry_cache_size: space groups each worker keeps by content hash (0: none)."""
 
     workers: int = 1
     num_threads: int = 1
     startup_timeout_s: float = 300.0
+    symmetry_cache_size: int = 4096
 
 
 class WorkerDied(Exception):
@@ -54,7 +57,8 @@ class _Worker:
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.proc = context.Process(
-            target=_worker.serve, args=(child, limits.num_threads), daemon=True,
+            target=_worker.serve, daemon=True,
+            args=(child, limits.num_threads, limits.symmetry_cache_size),
             name="chgnet-worker",
         )  # fmt: skip
         self.proc.start()
@@ -158,6 +162,18 @@ class PotentialPool:
             for offset, result in enumerate(right):
                 result.index = mid + offset
             return left + right, waited
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) used so far by the idle worker processes: call it
+        between calls, when every worker is idle (the benchmark's measure)."""
+        import psutil
+
+        total = 0.0
+        for worker in list(self._idle.queue):
+            with contextlib.suppress(psutil.Error):
+                times = psutil.Process(worker.proc.pid).cpu_times()
+                total += times.user + times.system
+        return total
 
     def _take(self) -> _Worker:
         while True:

@@ -8,8 +8,8 @@ or ("error", message); kinds are the keys of `HANDLERS`.
 
 Per batch (`score_batch`): validity (CDVAE rules of autoperi_eval) and content hash of the input,
 optional FIRE relaxation with the Frechet cell filter (one structure at a time), then one batched
-`predict_structure` over the scored structures (task "e", or "efs" when forces or stress are
-asked for), then the space group (spglib). A
+CHGNet call over the scored structures (task "e" without autograd, or "efs" in one backward
+pass when forces or stress are asked for, see `_chgnet`), then the space group (spglib). A
 failure of one structure becomes its `Scores.error`; a failure of the batched prediction falls
 back to one structure at a time so that only the culprit fails.
 """
@@ -21,26 +21,33 @@ import os
 import sys
 import time
 import warnings
+from collections import OrderedDict
 from multiprocessing.connection import Connection
 
 import numpy as np
 
+from scorer_svc._efs import predict_efs
 from scorer_svc._model import Item, Problem, ScoreOptions, Scores
 
 MAX_VOLUME_PER_ATOM = 1000.0  # A^3: a relaxation that swells past this has diverged
 _RELAXER = None
 _BLAS_LIMITS = None
+#: (content hash, symprec) -> (space group number, symbol), least recently used first
+_SYMMETRY: OrderedDict[tuple[str, float], tuple[int, str]] = OrderedDict()
+_SYMMETRY_SIZE = 0  # entries kept (set by `serve`; 0: no cache)
 
 
-def serve(conn: Connection, num_threads: int) -> None:
+def serve(conn: Connection, num_threads: int, symmetry_cache_size: int = 0) -> None:
     """Load CHGNet with `num_threads` torch (and BLAS) threads, then answer requests until
-    EOF."""
+    EOF; the space groups of up to `symmetry_cache_size` unrelaxed crystals are kept by content
+    hash (spglib's search is the scorer's largest cost after CHGNet)."""
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - CHGNet prints; the pipe is the protocol
     warnings.filterwarnings("ignore")
     import torch
     from threadpoolctl import threadpool_limits
 
-    global _BLAS_LIMITS
+    global _BLAS_LIMITS, _SYMMETRY_SIZE
+    _SYMMETRY_SIZE = symmetry_cache_size
     _BLAS_LIMITS = threadpool_limits(num_threads)  # numpy/scipy BLAS: 3x3 solves in FIRE
     torch.set_num_interop_threads(num_threads)
     from autoperi_eval._chgnet import chgnet_worker_init
@@ -85,7 +92,8 @@ def score_batch(items: list[Item], options: ScoreOptions, batch_size: int) -> li
     _predict(structures, results, batch_size, task)
     for i, structure in structures.items():
         if results[i].error is None:
-            _space_group(structure, options.symprec, results[i])
+            key = "" if options.relax else results[i].content_hash  # hash of the input
+            _space_group(structure, options.symprec, results[i], key)
     return results
 
 
@@ -151,10 +159,7 @@ def _predict(structures: dict, results: list[Scores], batch_size: int, task: str
     model = _model()
     keys = list(structures)
     try:
-        preds = model.predict_structure(
-            [structures[i] for i in keys], task=task, batch_size=batch_size
-        )
-        preds = [preds] if isinstance(preds, dict) else preds
+        preds = _chgnet(model, [structures[i] for i in keys], task, batch_size)
     except Exception:  # find the culprit: one structure at a time
         preds = [_predict_one(model, structures[i], results[i], task) for i in keys]
     for i, pred in zip(keys, preds, strict=True):
@@ -162,9 +167,23 @@ def _predict(structures: dict, results: list[Scores], batch_size: int, task: str
             _store(structures[i], pred, results[i])
 
 
+def _chgnet(model, structures: list, task: str, batch_size: int) -> list[dict]:
+    """CHGNet's predictions of `structures` (the values of `predict_structure`): task "e" under
+    `torch.no_grad` (CHGNet differentiates only for forces and stress, and recording the graph
+    costs ~20% of an energy-only forward on a CPU); task "efs" in one backward pass
+    (`_efs.predict_efs`, bit-identical to CHGNet's two)."""
+    import torch
+
+    if task == "efs":
+        return predict_efs(model, [model.graph_converter(s) for s in structures], batch_size)
+    with torch.no_grad():
+        preds = model.predict_structure(structures, task=task, batch_size=batch_size)
+    return [preds] if isinstance(preds, dict) else preds
+
+
 def _predict_one(model, structure, result: Scores, task: str):
     try:
-        return model.predict_structure(structure, task=task)
+        return _chgnet(model, [structure], task, 1)[0]
     except Exception as exc:
         _fail(result, "potential_failed", f"CHGNet could not score it: {exc}")
         return None
@@ -185,7 +204,14 @@ def _store(structure, pred: dict, result: Scores) -> None:
     result.frac_coords = np.array(structure.frac_coords)
 
 
-def _space_group(structure, symprec: float, result: Scores) -> None:
+def _space_group(structure, symprec: float, result: Scores, key: str = "") -> None:
+    """Space group (spglib via pymatgen) of `structure` into `result`; with a content hash
+    `key` (of this very structure) it is looked up in, or added to, the worker's cache."""
+    cached = _SYMMETRY.get((key, symprec)) if key else None
+    if cached is not None:
+        _SYMMETRY.move_to_end((key, symprec))
+        result.space_group_number, result.space_group_symbol = cached
+        return
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     try:
@@ -194,6 +220,10 @@ def _space_group(structure, symprec: float, result: Scores) -> None:
         result.space_group_symbol = str(analyzer.get_space_group_symbol() or "")
     except Exception:  # undetermined: 0 and "" as the proto says
         result.space_group_number, result.space_group_symbol = 0, ""
+    if key and _SYMMETRY_SIZE > 0:
+        _SYMMETRY[(key, symprec)] = (result.space_group_number, result.space_group_symbol)
+        while len(_SYMMETRY) > _SYMMETRY_SIZE:
+            _SYMMETRY.popitem(last=False)
 
 
 def predict_each(items: list[Item], task: str) -> list[float]:
@@ -211,6 +241,63 @@ def predict_batched(items: list[Item], batch_size: int, task: str) -> list[float
     return [float(p["e"]) for p in preds]
 
 
+def stage_times(items: list[Item], task: str, batch_size: int) -> dict[str, float]:
+    """CPU milliseconds per crystal of each stage of `score_batch` on `items` (no relaxation),
+    for the benchmark's profile: input checks (structure, validity, content hash), CHGNet graph
+    conversion, the batched forward as the scorer runs it and as plain `predict_graph` runs it,
+    the space group, and pickling the results for the pipe."""
+    import pickle
+
+    import torch
+
+    model, options = _model(), ScoreOptions()
+    clock, out = time.process_time, {}
+    start = clock()
+    results = [Scores(index=i) for i in range(len(items))]
+    structures = [_check(item, options, r) for item, r in zip(items, results, strict=True)]
+    out["checks_validity_hash"] = clock() - start
+    start = clock()
+    graphs = [model.graph_converter(s) for s in structures]
+    out["graph_conversion"] = clock() - start
+    start = clock()
+    if task == "efs":
+        predict_efs(model, graphs, batch_size)
+    else:
+        with torch.no_grad():
+            model.predict_graph(graphs, task=task, batch_size=batch_size)
+    out["forward_as_scorer"] = clock() - start
+    start = clock()
+    model.predict_graph(graphs, task=task, batch_size=batch_size)
+    out["forward_plain_predict_graph"] = clock() - start
+    _clear_symmetry_cache()
+    start = clock()
+    for structure, result in zip(structures, results, strict=True):
+        _space_group(structure, options.symprec, result)
+    out["space_group"] = clock() - start
+    per_crystal = {k: round(1000 * v / len(items), 2) for k, v in out.items()}
+    scored = score_batch(items[:batch_size], ScoreOptions(include_forces=task != "e"), batch_size)
+    start = clock()
+    pickle.loads(pickle.dumps(scored))
+    per_crystal["pickle_results"] = round(1000 * (clock() - start) / len(scored), 3)
+    return per_crystal
+
+
+def _clear_symmetry_cache() -> None:
+    """Empty pymatgen's cache of spglib results (32 cells), so a profile times the search."""
+    from pymatgen.symmetry import analyzer
+
+    cached = getattr(analyzer, "_get_symmetry_dataset", None)
+    if hasattr(cached, "cache_clear"):
+        cached.cache_clear()
+
+
+def reference_efs(items: list[Item]) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """(energy per atom, forces (n, 3), stress (3, 3) GPa) of `items` from CHGNet's own
+    `predict_structure(task="efs")`, one call each (the reference for tests and the bench)."""
+    preds = [_model().predict_structure(_structure(it), task="efs") for it in items]
+    return [(float(p["e"]), np.asarray(p["f"]), np.asarray(p["s"])) for p in preds]
+
+
 def cpu_time() -> float:
     """CPU seconds this worker has used (the benchmark's measure on a shared machine)."""
     return time.process_time()
@@ -226,5 +313,7 @@ HANDLERS = {
     "predict_each": predict_each,
     "predict_batched": predict_batched,
     "cpu_time": cpu_time,
+    "stage_times": stage_times,
+    "reference_efs": reference_efs,
     "crash": crash,
 }

@@ -60,13 +60,17 @@ def bench_score(
     n: Annotated[int, typer.Option(min=1, help="Crystals per split.")] = 100,
     splits: Annotated[str, typer.Option(help="Comma-separated test splits.")] = "perov_5,mp_20",
     batch_size: Annotated[int, typer.Option(min=1, help="Crystals per CHGNet call.")] = 16,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Scorer worker processes (default: CPU count).")
+    ] = None,
 ) -> None:
     """Batched scorer vs one-by-one CHGNet calls on the same crystals -> score.json / score.md."""
     from rich.console import Console
 
     from scorer_svc._bench import bench_score as run
 
-    Console().print_json(data=run(out, n, [s.strip() for s in splits.split(",")], batch_size))
+    names = [s.strip() for s in splits.split(",")]
+    Console().print_json(data=run(out, n, names, batch_size, workers))
 
 
 COMMANDS = {"score": score}

@@ -74,6 +74,19 @@ def test_scores_equal_direct_chgnet(stub, real_crystals, direct):
         assert result.crystal_id == crystal.id and not result.HasField("novel")
 
 
+def test_one_pass_efs_is_bit_identical_to_chgnet(chgnet_model, real_crystals):
+    from scorer_svc._efs import predict_efs
+
+    graphs = [chgnet_model.graph_converter(c.to_pymatgen()) for c in real_crystals]
+    ours = predict_efs(chgnet_model, graphs, batch_size=4)
+    theirs = chgnet_model.predict_graph(graphs, task="efs", batch_size=4)
+    assert len(ours) == len(theirs) == len(real_crystals)
+    for mine, pred in zip(ours, theirs, strict=True):
+        for key in "efs":
+            assert mine[key].shape == pred[key].shape
+            np.testing.assert_array_equal(mine[key], pred[key])
+
+
 def test_validity_and_symmetry_follow_autoperi_eval_and_spglib(stub, real_crystals):
     reply = stub.Score(_request(real_crystals, symprec=0.01), timeout=300)
     for crystal, result in zip(real_crystals, reply.results, strict=True):
