@@ -57,8 +57,13 @@ demo: setup protos
 serve: setup protos
 	$(VENV)/bin/autoperi stack
 
+# Every benchmark, each against a baseline measured in the same run; results in reports/bench/.
 bench: setup protos
 	$(VENV)/bin/autoperi bench graph
+	$(VENV)/bin/autoperi bench train --config libs/autoperi_model/configs/perov_5_csp.yaml
+	$(VENV)/bin/autoperi bench sample --checkpoint checkpoints/perov_5_csp
+	$(VENV)/bin/autoperi bench score
+	$(VENV)/bin/autoperi bench serve
 
 # Pants 2.17.1 (the last PyPI release) needs Python 3.9; it checks the BUILD files describe the same targets.
 PANTS_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9*/bin/python3.9) python3.9)

@@ -1,5 +1,6 @@
 """The `autoperi` command as a user runs it: real processes, real files, exit codes and messages."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,52 @@ def test_demo_rejects_unknown_split(data_dir):
     result = run_cli("demo", "--split", "perov_5:nope", env_data_dir=data_dir)
     assert result.returncode == 2
     assert "unknown split" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--subset", "0"], "--subset must be at least 1, got 0"),
+        (["--base-port", "80"], "--base-port must be in 1024..64500"),
+        (["--checkpoint", "no/such/checkpoint"], "no checkpoint at no/such/checkpoint"),
+    ],
+)
+def test_demo_rejects_bad_options_before_starting_anything(data_dir, tmp_path, args, message):
+    result = run_cli("demo", *args, "--work-dir", str(tmp_path / "w"), env_data_dir=data_dir)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "w").exists()  # no stack was started, nothing written
+
+
+def test_demo_never_wipes_a_folder_it_did_not_make(data_dir, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run_cli("demo", "--work-dir", str(tmp_path), env_data_dir=data_dir)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "is not empty and not a demo folder" in " ".join(result.stderr.split())
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_full_demo_writes_its_report(data_dir, tmp_path):
+    """The whole walkthrough, small: a real stack, ingest, featurise, sample, score, one round."""
+    out = tmp_path / "report"
+    result = run_cli(
+        "demo", "--subset", "40", "--samples", "2", "--num-targets", "2",
+        "--samples-per-target", "4", "--fine-tune-steps", "2", "--held-out-size", "8",
+        "--work-dir", str(tmp_path / "work"), "--out", str(out), "--base-port", "50661",
+        env_data_dir=data_dir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((out / "demo.json").read_text())
+    assert list(summary["seconds"]) == [
+        "validate", "stack", "ingest", "featurise", "sample", "score", "loop", "stop",
+    ]  # fmt: skip
+    assert summary["figures"]["ingest"]["accepted"] == 40
+    assert summary["figures"]["featurise"]["shards"] >= 1
+    assert len(summary["figures"]["sample"]["rows"]) == 6
+    assert set(summary["figures"]["exit_codes"].values()) == {0}
+    journal = json.loads((out / "loop" / "journal.json").read_text())
+    assert journal["state"] == "succeeded" and journal["rounds"][0]["decision"]
+    assert "## 5. One active-learning round" in (out / "README.md").read_text()

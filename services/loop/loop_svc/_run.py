@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,9 @@ def build_clients(
     the trainer writes). `sample_in_process`: sample from the loop's current checkpoint here
     instead of the sampler service (which samples from the checkpoint it serves)."""
     objects = open_object_store(storage_uri)
-    held_out = held_out_crystals(Path(spec.evaluation.held_out), spec.evaluation.size)
+    held_out = held_out_crystals(
+        Path(os.path.expandvars(spec.evaluation.held_out)), spec.evaluation.size
+    )
     evaluator = CspEvaluator(held_out, objects, cache, spec.evaluation.steps, spec.seed)
     sampler = LocalSampler(objects, cache) if sample_in_process else GrpcSampler(addresses.sampler)
     return LoopClients(

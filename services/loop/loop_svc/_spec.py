@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from loop_svc._select import SelectionCriteria
@@ -22,6 +24,17 @@ class FineTune:
     ema_decay: float = 0.5
     num_workers: int = 1
     config_yaml: str = ""
+
+
+def portable_path(path: Path | str) -> str:
+    """`path` as a loop records it: under $AUTOPERI_DATA_DIR it is written
+    `$AUTOPERI_DATA_DIR/...` (expanded again when read), so a journal names no machine's paths."""
+    data = os.environ.get("AUTOPERI_DATA_DIR", "")
+    try:
+        relative = Path(path).resolve().relative_to(Path(data).resolve()) if data else None
+    except ValueError:
+        relative = None
+    return f"$AUTOPERI_DATA_DIR/{relative}" if relative is not None else str(path)
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def loop(
 
     from loop_svc._run import Addresses, build_clients, run_loop, seed_dataset
     from loop_svc._select import SelectionCriteria
-    from loop_svc._spec import Evaluation, FineTune, LoopSpec
+    from loop_svc._spec import Evaluation, FineTune, LoopSpec, portable_path
 
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
@@ -75,7 +75,7 @@ def loop(
             selection=SelectionCriteria(True, True, max_e_hull, max_selected, min_fp_distance),
             fine_tune=FineTune(fine_tune_steps, batch_size, lr, ema_decay, workers),
             evaluation=Evaluation(
-                str(held_out), held_out_size, eval_steps, min_improvement=min_improvement
+                portable_path(held_out), held_out_size, eval_steps, min_improvement=min_improvement
             ),
         )  # fmt: skip
     except ValueError as exc:
