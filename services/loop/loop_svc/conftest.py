@@ -2,8 +2,6 @@
 sockets over one temporary store (ingest, featurestore, scorer, trainer on Ray Train, and the
 sampler on Ray Serve), plus a small seeded Perov-5 dataset."""
 
-import contextlib
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,26 +25,12 @@ class Stack:
     seed_hashes: tuple[str, ...]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
 def _sampler(ray_session):
-    from ray import serve
-    from sampler_svc import SamplerSettings, deploy
+    from sampler_svc import SamplerSettings
+    from sampler_svc.testing import serving_sampler
 
-    serve.shutdown()
     settings = SamplerSettings(app_name="sampler", log_level="WARNING", chunk_samples=8)
-    port = _free_port()
-    deploy(CHECKPOINT, port, _free_port(), settings)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        serve.delete(settings.app_name)
-        serve.shutdown()
+    return serving_sampler(CHECKPOINT, settings)
 
 
 @pytest.fixture(scope="module")
