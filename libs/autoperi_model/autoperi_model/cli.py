@@ -56,19 +56,24 @@ def sample_cmd(
     n: Annotated[int, typer.Option(min=1, help="Samples per composition or split row.")] = 1,
     steps: Annotated[int, typer.Option(min=1, help="Integration steps.")] = 50,
     sampler: Annotated[
-        str, typer.Option(help="euler or heun (flow checkpoints), ddpm (diffusion).")
-    ] = "euler",
+        str | None,
+        typer.Option(
+            help="euler or heun (flow checkpoints), ddpm (diffusion); default: euler "
+            "for flows, ddpm for diffusion."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Crystal structure prediction: `n` structures per composition (or per row of `--split`,
     tagged with `gt_index` for `autoperi eval --task csp`), written as CIF + samples.json."""
     from autoperi_model._generator import Generator, parse_composition
 
-    if sampler not in ("euler", "heun", "ddpm"):
+    if sampler not in (None, "euler", "heun", "ddpm"):
         raise typer.BadParameter(f"unknown sampler {sampler!r}; use euler, heun or ddpm")
     if bool(composition) == bool(split):
         raise typer.BadParameter("give either --composition (one or more) or --split")
     gen = Generator.from_checkpoint(checkpoint)
+    sampler = sampler or gen.model.samplers[0]
     if split:
         cells, requested, extra = _split_cells(split, n)
         crystals = gen.generate_types(cells, steps=steps, sampler=sampler, seed=seed)
