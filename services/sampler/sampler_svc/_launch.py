@@ -33,10 +33,31 @@ def build_app(settings: SamplerSettings):
     return deployment.bind(checkpoint, settings.torch_threads, settings.max_atoms)
 
 
+START_ATTEMPTS = 3
+
+
 def start_serve(settings: SamplerSettings, servicer_functions=SERVICER_FUNCTIONS) -> None:
     """Start Serve (on the connected Ray) with HTTP on loopback and the gRPC proxy on
     `settings.port`. Serve has one proxy per node: when Serve is already running its options
-    are kept, so every service sharing a Ray cluster must start it with all their servicers."""
+    are kept, so every service sharing a Ray cluster must start it with all their servicers.
+
+    Serve gives its proxy a fixed 60 s to come up and kills it otherwise; on a saturated machine
+    that can happen, so the start is retried (after shutting the half-started Serve down) up to
+    START_ATTEMPTS times."""
+    from ray import serve
+    from ray.exceptions import RayError
+
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return _start_serve_once(settings, servicer_functions)
+        except RayError:
+            if attempt == START_ATTEMPTS:
+                raise
+            log.warning("Serve did not start (attempt %d of %d); retrying", attempt, START_ATTEMPTS)
+            serve.shutdown()
+
+
+def _start_serve_once(settings: SamplerSettings, servicer_functions) -> None:
     from ray import serve
     from ray.serve.config import gRPCOptions
 
