@@ -23,6 +23,7 @@ from svc_kit._lifecycle import serve, serve_forever
 from svc_kit._logging import JsonFormatter, configure_logging
 from svc_kit._server import ServiceServer, build_server
 from svc_kit._settings import ServiceSettings, service_config, settings_from_options
+from svc_kit._workers import Worker, WorkerPool
 
 __all__ = [
     "Conflict",
@@ -36,6 +37,8 @@ __all__ = [
     "ServiceSettings",
     "TooLarge",
     "Unavailable",
+    "Worker",
+    "WorkerPool",
     "build_server",
     "check_deadline",
     "configure_logging",

@@ -17,6 +17,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from svc_kit import WorkerPool
+
 from ingest_svc._worker import read_frame, write_frame
 
 log = logging.getLogger("ingest_svc.sandbox")
@@ -116,9 +118,7 @@ class ParserPool:
 
     def __init__(self, limits: SandboxLimits | None = None) -> None:
         self.limits = limits or SandboxLimits()
-        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
-        self._slots = threading.BoundedSemaphore(self.limits.workers)
-        self._closed = False
+        self._workers = WorkerPool(lambda: _Worker(self.limits), self.limits.workers)
 
     def parse(self, request: dict[str, Any], num_records: int) -> list[dict[str, Any]]:
         """Reply entries for one batch (see `ingest_svc._worker`); a batch whose worker fails is
@@ -134,34 +134,16 @@ class ParserPool:
 
     def _call(self, request: dict[str, Any], num_records: int) -> dict[str, Any]:
         timeout = self.limits.timeout_s + self.limits.timeout_per_record_s * num_records
-        with self._slots:
-            worker = self._take()
+        with self._workers.slot():
+            worker = self._workers.take()
             try:
-                reply = worker.call(request, timeout)
+                return worker.call(request, timeout)
             finally:
-                if worker.alive and not self._closed:
-                    self._idle.put(worker)
-                elif worker.alive:
-                    worker.kill()
-            return reply
-
-    def _take(self) -> _Worker:
-        while True:
-            try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
-                return _Worker(self.limits)
-            if worker.alive:
-                return worker
+                self._workers.give_back(worker)
 
     def close(self) -> None:
         """Stop every idle worker (workers in use stop when their batch returns)."""
-        self._closed = True
-        while True:
-            try:
-                self._idle.get_nowait().kill()
-            except queue.Empty:
-                return
+        self._workers.close()
 
 
 def _split(request: dict[str, Any]) -> list[tuple[dict[str, Any], int]] | None:

@@ -10,11 +10,11 @@ itself (error code "scorer_crash").
 import contextlib
 import logging
 import multiprocessing
-import queue
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from svc_kit import WorkerPool
 
 from scorer_svc import _worker
 from scorer_svc._model import Item, ScoreOptions, Scores
@@ -107,43 +107,27 @@ class PotentialPool:
 
     def __init__(self, limits: PoolLimits | None = None) -> None:
         self.limits = limits or PoolLimits()
-        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
-        self._slots = threading.BoundedSemaphore(self.limits.workers)
-        self._closed = False
+        self._workers = WorkerPool(lambda: _Worker(self.limits), self.limits.workers)
 
     def warm(self) -> None:
         """Start the workers now (CHGNet loads take seconds each); calls wait until done."""
-        held = 0
-        try:
-            for _ in range(self.limits.workers):
-                self._slots.acquire()
-                held += 1
-            while self._idle.qsize() < self.limits.workers and not self._closed:
-                self._idle.put(_Worker(self.limits))
-            if self._closed:
-                self.close()
-        finally:
-            for _ in range(held):
-                self._slots.release()
+        self._workers.fill()
 
     def call(self, kind: str, args: tuple, deadline: float | None = None) -> tuple[Any, float]:
         """(result of the worker's `kind` handler, seconds waited for a free worker); raises
         WorkerDied, WorkerTimeout (also when `deadline`, a `time.monotonic()` value, has passed
         once a worker is free), WorkerError and WorkerUnavailable."""
         start = time.perf_counter()
-        with self._slots:
+        with self._workers.slot():
             waited = time.perf_counter() - start
             timeout = None if deadline is None else deadline - time.monotonic()
             if timeout is not None and timeout <= 0:
                 raise WorkerTimeout("the deadline passed while waiting for a CHGNet worker")
-            worker = self._take()
+            worker = self._workers.take()
             try:
                 return worker.call(kind, args, timeout), waited
             finally:
-                if worker.alive and not self._closed:
-                    self._idle.put(worker)
-                else:
-                    worker.kill()
+                self._workers.give_back(worker)
 
     def score(
         self, items: list[Item], options: ScoreOptions, batch_size: int, deadline: float | None
@@ -169,27 +153,12 @@ class PotentialPool:
         import psutil
 
         total = 0.0
-        for worker in list(self._idle.queue):
+        for worker in self._workers.idle_workers():
             with contextlib.suppress(psutil.Error):
                 times = psutil.Process(worker.proc.pid).cpu_times()
                 total += times.user + times.system
         return total
 
-    def _take(self) -> _Worker:
-        while True:
-            try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
-                return _Worker(self.limits)
-            if worker.alive:
-                return worker
-            worker.kill()
-
     def close(self) -> None:
         """Stop every idle worker (workers in use stop when their call returns)."""
-        self._closed = True
-        while True:
-            try:
-                self._idle.get_nowait().kill()
-            except queue.Empty:
-                return
+        self._workers.close()
