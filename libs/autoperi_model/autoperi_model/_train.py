@@ -28,7 +28,8 @@ from autoperi_model._batch import CrystalTable
 from autoperi_model._checkpoint import load_train_state, load_weights, save_checkpoint
 from autoperi_model._config import Config
 from autoperi_model._data import load_split
-from autoperi_model._flow import FlowModel, build_model
+from autoperi_model._flow import build_model
+from autoperi_model._model import GenerativeModel
 from autoperi_model._shard_data import table_from_shards
 
 log = logging.getLogger(__name__)
@@ -242,8 +243,8 @@ def train(
     callbacks: Sequence[Callback] = (),
     stop_at: int | None = None,
     checkpoint_callbacks: Sequence[CheckpointCallback] = (),
-) -> FlowModel:
-    """Train the flow model of `config`, checkpointing to the directory `out`.
+) -> GenerativeModel:
+    """Train the model of `config` (flow or diffusion), checkpointing to the directory `out`.
 
     With `resume`, continue from the training state in `out`. Stops at `max_steps`, at step
     `stop_at` (an interruption: the schedule still runs to `max_steps`) or after `max_minutes` of
