@@ -10,6 +10,7 @@ Everything is loaded with `torch.load(..., weights_only=True)`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -59,6 +60,7 @@ class Manifest:
     git_commit: str
     weights_sha256: str
     created: str
+    num_atoms_counts: tuple[int, ...] = ()  # training crystals with n atoms at index n
 
     def to_json(self) -> dict[str, Any]:
         body = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "config"}
@@ -68,7 +70,12 @@ class Manifest:
     def from_json(data: dict[str, Any]) -> Manifest:
         if data.get("format") != FORMAT_VERSION:
             raise ValueError(f"unsupported checkpoint format {data.get('format')!r}")
-        fields = {k: data[k] for k in Manifest.__dataclass_fields__ if k != "config"}
+        fields = {
+            f.name: data[f.name]
+            for f in dataclasses.fields(Manifest)
+            if f.name != "config" and (f.name in data or f.default is dataclasses.MISSING)
+        }
+        fields["num_atoms_counts"] = tuple(fields.get("num_atoms_counts", ()))
         return Manifest(config=Config.model_validate(data["config"]), **fields)
 
 

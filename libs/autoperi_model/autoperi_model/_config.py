@@ -33,6 +33,7 @@ class FlowConfig(_Strict):
 
     lattice_weight: float = Field(1.0, ge=0)
     lattice_base_std: float = Field(0.1, ge=0, description="Std of the symmetric base matrix B.")
+    type_weight: float = Field(1.0, ge=0, description="Weight of the atom-type loss (task dng).")
 
 
 class DiffusionConfig(_Strict):
@@ -98,7 +99,11 @@ class SampleConfig(_Strict):
 
 class Config(_Strict):
     """The whole run: data, backbone, generative process, physics terms, training and default
-    sampling. `process` picks flow matching (samplers euler/heun) or diffusion (ddpm)."""
+    sampling. `task` csp generates positions and lattice for given atoms; dng also generates
+    the atom types (flow only). `process` picks flow matching (samplers euler/heun) or
+    diffusion (ddpm)."""
+
+    task: Literal["csp", "dng"] = "csp"
 
     data: DataConfig = DataConfig()
     backbone: BackboneConfig = BackboneConfig()

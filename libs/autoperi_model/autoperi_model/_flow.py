@@ -13,6 +13,7 @@ from autoperi_model._batch import CrystalBatch
 from autoperi_model._config import Config
 from autoperi_model._fields import LatticeFlow, TorusFlow
 from autoperi_model._model import GenerativeModel
+from autoperi_model._types import MaskedTypeFlow
 
 Sampler = Literal["euler", "heun", "ddpm"]
 
@@ -55,11 +56,11 @@ class FlowModel(GenerativeModel):
             vel = self._scaled(state, t, anneal or {})
             nfe += 1
             if sampler == "heun":
-                guess = self._advance(state, vel, dt)
+                guess = self._advance(state, vel, t, dt, generator)
                 vel2 = self._scaled(guess, t + dt, anneal or {})
                 nfe += 1
                 vel = {k: 0.5 * (vel[k] + vel2[k]) for k in vel}
-            state = self._advance(state, vel, dt)
+            state = self._advance(state, vel, t, dt, generator)
         return state, nfe
 
     def _scaled(self, state: CrystalBatch, t: Tensor, anneal: Mapping[str, float]) -> dict:
@@ -71,22 +72,35 @@ class FlowModel(GenerativeModel):
             vel[key] = vel[key] * factor.view(-1, *[1] * (vel[key].dim() - 1))
         return vel
 
-    def _advance(self, state: CrystalBatch, vel: dict[str, Tensor], dt: float) -> CrystalBatch:
-        moved = {k: p.step(getattr(state, k), vel[k], dt, state) for k, p in self.processes.items()}
+    def _advance(
+        self,
+        state: CrystalBatch,
+        vel: dict[str, Tensor],
+        t: Tensor,
+        dt: float,
+        generator: torch.Generator,
+    ) -> CrystalBatch:
+        moved = {
+            k: p.step(getattr(state, k), vel[k], t, dt, state, generator)
+            for k, p in self.processes.items()
+        }
         return state.replace(**moved)
 
 
 def build_model(config: Config, volume_per_atom: float) -> GenerativeModel:
-    """The CSP model of a config: positions on the torus and the lattice in GL3/O(3), by flow
-    matching (`process: flow`) or diffusion (`process: diffusion`)."""
+    """The model of a config: positions on the torus and the lattice in GL3/O(3), by flow
+    matching (`process: flow`) or diffusion (`process: diffusion`); with `task: dng` also the
+    atom types, by masked discrete flow matching (flow only)."""
     if config.process == "diffusion":
+        if config.task == "dng":
+            raise ValueError("de novo generation (task: dng) needs process: flow")
         from autoperi_model._diffusion import build_diffusion_model
 
         return build_diffusion_model(config, volume_per_atom)
     torus, lattice = TorusFlow(), LatticeFlow(volume_per_atom, config.flow.lattice_base_std)
-    return FlowModel(
-        Backbone(config.backbone),
-        {torus.key: torus, lattice.key: lattice},
-        {torus.key: 1.0, lattice.key: config.flow.lattice_weight},
-        config.physics,
-    )
+    processes = {torus.key: torus, lattice.key: lattice}
+    weights = {torus.key: 1.0, lattice.key: config.flow.lattice_weight}
+    if config.task == "dng":
+        types = MaskedTypeFlow()
+        processes[types.key], weights[types.key] = types, config.flow.type_weight
+    return FlowModel(Backbone(config.backbone), processes, weights, config.physics)

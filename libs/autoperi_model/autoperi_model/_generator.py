@@ -88,16 +88,53 @@ class Generator:
 
         Unset sampler settings (steps, sampler, anneal) come from the checkpoint's config.
         """
+        if self.is_de_novo:
+            raise ValueError(
+                f"checkpoint {self.checkpoint_id} generates atom types (task: dng); "
+                "use generate_dng, or a CSP checkpoint for given compositions"
+            )
+        templates = [(np.eye(3), np.zeros((len(z), 3)), z) for z in types]
+        return self._sample(templates, steps, sampler, seed, batch_size, anneal)
+
+    @property
+    def is_de_novo(self) -> bool:
+        """True for a checkpoint that generates the atom types too (task: dng)."""
+        return self.manifest.config.task == "dng"
+
+    def generate_dng(
+        self,
+        n: int,
+        steps: int | None = None,
+        sampler: Sampler | None = None,
+        seed: int = 0,
+        batch_size: int = 512,
+    ) -> list[Crystal]:
+        """`n` de novo crystals: atom counts drawn from the training histogram (seed `seed`),
+        then types, positions and lattice generated jointly."""
+        if not self.is_de_novo:
+            raise ValueError(
+                f"checkpoint {self.checkpoint_id} is a CSP model (task: csp); de novo "
+                "generation needs a task: dng checkpoint"
+            )
+        counts = torch.tensor(self.manifest.num_atoms_counts, dtype=torch.float64)
+        if n < 1 or counts.sum() <= 0:
+            raise ValueError(f"need n >= 1 and an atom-count histogram, got n = {n}")
+        gen = torch.Generator().manual_seed(seed)
+        sizes = torch.multinomial(counts, n, replacement=True, generator=gen).tolist()
+        masked = [np.zeros(k, dtype=np.int64) for k in sizes]
+        templates = [(np.eye(3), np.zeros((len(z), 3)), z) for z in masked]
+        return self._sample(templates, steps, sampler, seed + 1, batch_size, None)
+
+    def _sample(self, templates, steps, sampler, seed, batch_size, anneal) -> list[Crystal]:
+        """Sample from (lattice, frac, types) templates; unset settings from the config."""
         steps = steps or self.manifest.config.sample.steps
         sampler = sampler or self.manifest.config.sample.sampler
         anneal = self.manifest.config.sample.anneal if anneal is None else anneal
         gen = torch.Generator().manual_seed(seed)
         out: list[Crystal] = []
-        for start in range(0, len(types), batch_size):
-            chunk = types[start : start + batch_size]
-            template = CrystalBatch.from_arrays(
-                [np.eye(3)] * len(chunk), [np.zeros((len(z), 3)) for z in chunk], chunk
-            )
+        for start in range(0, len(templates), batch_size):
+            chunk = list(zip(*templates[start : start + batch_size], strict=True))
+            template = CrystalBatch.from_arrays(*chunk)
             state, nfe = self.model.sample(template, steps, sampler, gen, anneal)
             out.extend(self._to_crystals(state, nfe, sampler, steps))
         return out

@@ -19,11 +19,17 @@ from autoperi_model._physics import min_distance_penalty
 MIN_DISTANCE = "min_distance"
 
 
-class GenerativeModel(nn.Module):
-    """Joint generation of the fields in `processes`; the other fields (types) are given (CSP).
+def output_of(process: FieldProcess) -> str:
+    """The backbone output a process reads: its `output` attribute, else its field's name."""
+    return getattr(process, "output", process.key)
 
-    Construction checks the wiring: every process must name a field the backbone outputs and that
-    a CrystalBatch has, and the loss weights must cover exactly the processes.
+
+class GenerativeModel(nn.Module):
+    """Joint generation of the fields in `processes`; the other fields are given (e.g. the atom
+    types in CSP, which de novo generation generates too).
+
+    Construction checks the wiring: every process must name a CrystalBatch field and read a
+    backbone output (`output_of`), and the loss weights must cover exactly the processes.
     """
 
     def __init__(
@@ -35,7 +41,7 @@ class GenerativeModel(nn.Module):
     ) -> None:
         super().__init__()
         for key, proc in processes.items():
-            if proc.key != key or key not in backbone.outputs:
+            if proc.key != key or output_of(proc) not in backbone.outputs:
                 raise ValueError(f"process for {key!r} has no matching backbone output")
             if key not in CrystalBatch.__dataclass_fields__:
                 raise ValueError(f"process for {key!r} names no CrystalBatch field")
@@ -49,7 +55,7 @@ class GenerativeModel(nn.Module):
     def predictions(self, state: CrystalBatch, t: Tensor) -> dict[str, Tensor]:
         """Each generated field's prediction (velocity or clean-data target) at time t (B,)."""
         out = self.backbone(state, t)
-        return {key: proc.project(out[key], state) for key, proc in self.processes.items()}
+        return {k: p.project(out[output_of(p)], state) for k, p in self.processes.items()}
 
     def clean_estimate(
         self, state: CrystalBatch, pred: Mapping[str, Tensor], t: Tensor

@@ -221,6 +221,7 @@ class _Run:
                 "config": self.config,
                 "data_version": self.data.version,
                 "volume_per_atom": self.volume_per_atom,
+                "num_atoms_counts": tuple(torch.bincount(self.data.train.num_atoms).tolist()),
                 "step": self.step,
                 "train_seconds": self.seconds,
                 "metrics": self.metrics,

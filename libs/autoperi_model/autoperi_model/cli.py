@@ -53,7 +53,12 @@ def sample_cmd(
             help="Predict every crystal of a split, e.g. perov_5:test or perov_5:test[0:500]."
         ),
     ] = None,
-    n: Annotated[int, typer.Option(min=1, help="Samples per composition or split row.")] = 1,
+    dng: Annotated[
+        bool, typer.Option("--dng", help="De novo: `n` crystals from a task: dng checkpoint.")
+    ] = False,
+    n: Annotated[
+        int, typer.Option(min=1, help="Samples per composition or split row (with --dng: in all).")
+    ] = 1,
     steps: Annotated[int, typer.Option(min=1, help="Integration steps.")] = 50,
     sampler: Annotated[
         str | None,
@@ -65,16 +70,26 @@ def sample_cmd(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Crystal structure prediction: `n` structures per composition (or per row of `--split`,
-    tagged with `gt_index` for `autoperi eval --task csp`), written as CIF + samples.json."""
+    tagged with `gt_index` for `autoperi eval --task csp`); or with `--dng`, `n` de novo
+    crystals (for `autoperi eval --task dng`). Written as CIF + samples.json."""
     from autoperi_model._generator import Generator, parse_composition
 
     if sampler not in (None, "euler", "heun", "ddpm"):
         raise typer.BadParameter(f"unknown sampler {sampler!r}; use euler, heun or ddpm")
-    if bool(composition) == bool(split):
-        raise typer.BadParameter("give either --composition (one or more) or --split")
+    if (bool(composition) + bool(split) + dng) != 1:
+        raise typer.BadParameter("give one of --composition (one or more), --split or --dng")
     gen = Generator.from_checkpoint(checkpoint)
     sampler = sampler or gen.model.samplers[0]
-    if split:
+    if gen.is_de_novo != dng:
+        raise typer.BadParameter(
+            f"{checkpoint} generates atom types (task: dng): sample it with --dng"
+            if gen.is_de_novo
+            else f"{checkpoint} is a CSP checkpoint (task: csp); --dng needs a task: dng one"
+        )
+    if dng:
+        crystals = gen.generate_dng(n, steps=steps, sampler=sampler, seed=seed)
+        requested, extra = [c.formula for c in crystals], None
+    elif split:
         cells, requested, extra = _split_cells(split, n)
         crystals = gen.generate_types(cells, steps=steps, sampler=sampler, seed=seed)
     else:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
+import torch
 from pymatgen.core import Composition
 from typer.testing import CliRunner
 
@@ -95,7 +97,7 @@ def test_cli_sample_needs_exactly_one_source(checkpoint, tmp_path):
     args = ["sample", "--checkpoint", str(checkpoint), "--out", str(tmp_path)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code != 0
-    assert "either --composition" in result.output
+    assert "one of --composition" in result.output
 
 
 def test_cli_sample_split_rows_keep_their_file_row_numbers(checkpoint, tmp_path, data_dir):
@@ -104,3 +106,53 @@ def test_cli_sample_split_rows_keep_their_file_row_numbers(checkpoint, tmp_path,
     assert result.exit_code == 0, result.output
     samples = json.loads((tmp_path / "samples.json").read_text())["crystals"]
     assert [s["properties"]["gt_index"] for s in samples] == [10.0, 11.0, 12.0]
+
+
+@pytest.fixture(scope="module")
+def dng_checkpoint(tmp_path_factory, tiny_data):
+    from autoperi_model._config import Config
+
+    config = Config.model_validate(
+        {
+            "task": "dng",
+            "backbone": {"hidden": 16, "layers": 1, "num_rbf": 4, "time_dim": 4, "cutoff": 5.0},
+            "train": {"max_steps": 2, "progress": False},
+        }
+    )
+    path = tmp_path_factory.mktemp("ck") / "dng"
+    train(config, tiny_data, path)
+    return path
+
+
+def test_generate_dng_draws_atom_counts_from_the_training_histogram(dng_checkpoint, tiny_data):
+    gen = Generator.from_checkpoint(dng_checkpoint)
+    counts = torch.bincount(tiny_data.train.num_atoms).tolist()
+    assert gen.is_de_novo and list(gen.manifest.num_atoms_counts) == counts
+    crystals = gen.generate_dng(7, steps=3, sampler="euler", seed=2)
+    assert [len(c.atomic_numbers) for c in crystals] == [5] * 7  # the synthetic data: ABX3
+    assert all(c.atomic_numbers.min() >= 1 for c in crystals)
+    again = gen.generate_dng(7, steps=3, sampler="euler", seed=2)
+    assert [c.formula for c in again] == [c.formula for c in crystals]
+    with pytest.raises(ValueError, match="generates atom types"):
+        gen.generate_csp(["SrTiO3"])
+
+
+def test_csp_checkpoints_refuse_de_novo_and_old_manifests_still_load(checkpoint):
+    from autoperi_model._checkpoint import read_manifest
+
+    with pytest.raises(ValueError, match="is a CSP model"):
+        Generator.from_checkpoint(checkpoint).generate_dng(3)
+    released = read_manifest(Path(__file__).parents[3] / "checkpoints" / "perov_5_csp")
+    assert released.num_atoms_counts == () and released.config.task == "csp"
+
+
+def test_cli_sample_dng(dng_checkpoint, checkpoint, tmp_path):
+    args = ["sample", "--dng", "--n", "4", "--steps", "2", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, [*args, "--checkpoint", str(dng_checkpoint)])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads((tmp_path / "samples.json").read_text())["crystals"]) == 4
+    result = CliRunner().invoke(app, [*args, "--checkpoint", str(checkpoint)])
+    assert result.exit_code != 0 and "task: csp" in result.output
+    both = [*args, "--checkpoint", str(dng_checkpoint), "--composition", "SrTiO3"]
+    result = CliRunner().invoke(app, both)
+    assert result.exit_code != 0 and "one of --composition" in result.output
