@@ -14,6 +14,7 @@ from autoperi_model._batch import CrystalBatch
 from autoperi_model._checkpoint import Manifest, load_weights
 from autoperi_model._flow import Sampler, build_model
 from autoperi_model._model import GenerativeModel
+from autoperi_model._types import MASK
 
 MAX_ATOMS = 100
 
@@ -93,8 +94,7 @@ class Generator:
                 f"checkpoint {self.checkpoint_id} generates atom types (task: dng); "
                 "use generate_dng, or a CSP checkpoint for given compositions"
             )
-        templates = [(np.eye(3), np.zeros((len(z), 3)), z) for z in types]
-        return self._sample(templates, steps, sampler, seed, batch_size, anneal)
+        return self._sample(types, steps, sampler, seed, batch_size, anneal)
 
     @property
     def is_de_novo(self) -> bool:
@@ -121,20 +121,22 @@ class Generator:
             raise ValueError(f"need n >= 1 and an atom-count histogram, got n = {n}")
         gen = torch.Generator().manual_seed(seed)
         sizes = torch.multinomial(counts, n, replacement=True, generator=gen).tolist()
-        masked = [np.zeros(k, dtype=np.int64) for k in sizes]
-        templates = [(np.eye(3), np.zeros((len(z), 3)), z) for z in masked]
-        return self._sample(templates, steps, sampler, seed + 1, batch_size, None)
+        masked = [np.full(k, MASK, dtype=np.int64) for k in sizes]
+        return self._sample(masked, steps, sampler, seed + 1, batch_size, None)
 
-    def _sample(self, templates, steps, sampler, seed, batch_size, anneal) -> list[Crystal]:
-        """Sample from (lattice, frac, types) templates; unset settings from the config."""
+    def _sample(self, types, steps, sampler, seed, batch_size, anneal) -> list[Crystal]:
+        """One crystal per atomic-number array (masked atoms are generated); unset settings
+        come from the checkpoint's config."""
         steps = steps or self.manifest.config.sample.steps
         sampler = sampler or self.manifest.config.sample.sampler
         anneal = self.manifest.config.sample.anneal if anneal is None else anneal
         gen = torch.Generator().manual_seed(seed)
         out: list[Crystal] = []
-        for start in range(0, len(templates), batch_size):
-            chunk = list(zip(*templates[start : start + batch_size], strict=True))
-            template = CrystalBatch.from_arrays(*chunk)
+        for start in range(0, len(types), batch_size):
+            chunk = types[start : start + batch_size]
+            template = CrystalBatch.from_arrays(
+                [np.eye(3)] * len(chunk), [np.zeros((len(z), 3)) for z in chunk], chunk
+            )
             state, nfe = self.model.sample(template, steps, sampler, gen, anneal)
             out.extend(self._to_crystals(state, nfe, sampler, steps))
         return out
