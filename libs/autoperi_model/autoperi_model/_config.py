@@ -34,6 +34,12 @@ class FlowConfig(_Strict):
     lattice_weight: float = Field(1.0, ge=0)
     lattice_base_std: float = Field(0.1, ge=0, description="Std of the symmetric base matrix B.")
     type_weight: float = Field(1.0, ge=0, description="Weight of the atom-type loss (task dng).")
+    deform_std: float = Field(
+        0.1, gt=0, description="Task lattice: std of the symmetric log-deformation A."
+    )
+    cubic_share: float = Field(
+        0.5, ge=0, le=1, description="Task lattice: share of bases that are cubic cells."
+    )
 
 
 class DiffusionConfig(_Strict):
@@ -100,10 +106,11 @@ class SampleConfig(_Strict):
 class Config(_Strict):
     """The whole run: data, backbone, generative process, physics terms, training and default
     sampling. `task` csp generates positions and lattice for given atoms; dng also generates
-    the atom types (flow only). `process` picks flow matching (samplers euler/heun) or
-    diffusion (ddpm)."""
+    the atom types (flow only); lattice restores the lattice of given atoms and positions
+    (EMPNN's denoising and reconstruction, flow only). `process` picks flow matching
+    (samplers euler/heun) or diffusion (ddpm)."""
 
-    task: Literal["csp", "dng"] = "csp"
+    task: Literal["csp", "dng", "lattice"] = "csp"
 
     data: DataConfig = DataConfig()
     backbone: BackboneConfig = BackboneConfig()

@@ -12,6 +12,7 @@ from autoperi_model._backbone import Backbone
 from autoperi_model._batch import CrystalBatch
 from autoperi_model._config import Config
 from autoperi_model._fields import LatticeFlow, TorusFlow
+from autoperi_model._lattice import LatticeRestoreFlow
 from autoperi_model._model import GenerativeModel
 from autoperi_model._types import MaskedTypeFlow
 
@@ -44,12 +45,25 @@ class FlowModel(GenerativeModel):
         Returns the generated batch (fields of `template` not generated are kept) and the number
         of network evaluations per sample (NFE): `steps` for Euler, `2 * steps` for Heun.
         """
-        if steps < 1 or sampler not in self.samplers:
-            known = "/".join(self.samplers)
-            raise ValueError(f"need steps >= 1 and sampler in {known}, got {steps}, {sampler!r}")
         state = template.replace(
             **{k: p.sample_base(template, generator) for k, p in self.processes.items()}
         )
+        return self.integrate(state, steps, sampler, generator, anneal)
+
+    @torch.no_grad()
+    def integrate(
+        self,
+        state: CrystalBatch,
+        steps: int,
+        sampler: Sampler,
+        generator: torch.Generator,
+        anneal: Mapping[str, float] | None = None,
+    ) -> tuple[CrystalBatch, int]:
+        """Integrate the generated fields of `state` (taken as the state at t = 0) to t = 1;
+        `sample` without the base draw. Returns the batch and the NFE per sample."""
+        if steps < 1 or sampler not in self.samplers:
+            known = "/".join(self.samplers)
+            raise ValueError(f"need steps >= 1 and sampler in {known}, got {steps}, {sampler!r}")
         dt, nfe = 1.0 / steps, 0
         for i in range(steps):
             t = torch.full((state.num_crystals,), i * dt, dtype=state.lattice.dtype)
@@ -90,13 +104,20 @@ class FlowModel(GenerativeModel):
 def build_model(config: Config, volume_per_atom: float) -> GenerativeModel:
     """The model of a config: positions on the torus and the lattice in GL3/O(3), by flow
     matching (`process: flow`) or diffusion (`process: diffusion`); with `task: dng` also the
-    atom types, by masked discrete flow matching (flow only)."""
+    atom types, by masked discrete flow matching (flow only); `task: lattice` generates the
+    lattice alone from a deformed or cubic cell (flow only)."""
     if config.process == "diffusion":
-        if config.task == "dng":
-            raise ValueError("de novo generation (task: dng) needs process: flow")
+        if config.task != "csp":
+            raise ValueError(f"task: {config.task} needs process: flow")
         from autoperi_model._diffusion import build_diffusion_model
 
         return build_diffusion_model(config, volume_per_atom)
+    if config.task == "lattice":
+        restore = LatticeRestoreFlow(
+            config.flow.deform_std, config.flow.cubic_share, config.flow.lattice_base_std
+        )
+        processes, weights = {restore.key: restore}, {restore.key: 1.0}
+        return FlowModel(Backbone(config.backbone), processes, weights, config.physics)
     torus, lattice = TorusFlow(), LatticeFlow(volume_per_atom, config.flow.lattice_base_std)
     processes = {torus.key: torus, lattice.key: lattice}
     weights = {torus.key: 1.0, lattice.key: config.flow.lattice_weight}

@@ -89,17 +89,54 @@ class Generator:
 
         Unset sampler settings (steps, sampler, anneal) come from the checkpoint's config.
         """
-        if self.is_de_novo:
+        if self.task != "csp":
+            use = "generate_dng" if self.is_de_novo else "restore_lattices"
             raise ValueError(
-                f"checkpoint {self.checkpoint_id} generates atom types (task: dng); "
-                "use generate_dng, or a CSP checkpoint for given compositions"
+                f"checkpoint {self.checkpoint_id} is a task: {self.task} model; use {use}, "
+                "or a CSP checkpoint for given compositions"
             )
         return self._sample(types, steps, sampler, seed, batch_size, anneal)
 
     @property
+    def task(self) -> str:
+        """The checkpoint's task: csp, dng or lattice."""
+        return self.manifest.config.task
+
+    @property
     def is_de_novo(self) -> bool:
         """True for a checkpoint that generates the atom types too (task: dng)."""
-        return self.manifest.config.task == "dng"
+        return self.task == "dng"
+
+    def restore_lattices(
+        self,
+        crystals: Sequence[Crystal],
+        steps: int | None = None,
+        sampler: Sampler | None = None,
+        seed: int = 0,
+        batch_size: int = 512,
+    ) -> list[Crystal]:
+        """The crystals with their lattices restored (EMPNN's lattice denoising, or
+        reconstruction when given cubic cells): fractional coordinates and atoms are kept, the
+        lattice flows from the given cell at t = 0 to t = 1. Needs a task: lattice checkpoint."""
+        if self.task != "lattice":
+            raise ValueError(
+                f"checkpoint {self.checkpoint_id} is a task: {self.task} model; restoring "
+                "lattices needs a task: lattice checkpoint"
+            )
+        steps = steps or self.manifest.config.sample.steps
+        sampler = sampler or self.manifest.config.sample.sampler
+        gen = torch.Generator().manual_seed(seed)
+        out: list[Crystal] = []
+        for start in range(0, len(crystals), batch_size):
+            chunk = crystals[start : start + batch_size]
+            state = CrystalBatch.from_arrays(
+                [c.lattice for c in chunk],
+                [c.frac_coords for c in chunk],
+                [c.atomic_numbers for c in chunk],
+            )
+            restored, nfe = self.model.integrate(state, steps, sampler, gen)
+            out.extend(self._to_crystals(restored, nfe, sampler, steps))
+        return out
 
     def generate_dng(
         self,
@@ -113,7 +150,7 @@ class Generator:
         then types, positions and lattice generated jointly."""
         if not self.is_de_novo:
             raise ValueError(
-                f"checkpoint {self.checkpoint_id} is a CSP model (task: csp); de novo "
+                f"checkpoint {self.checkpoint_id} is a task: {self.task} model; de novo "
                 "generation needs a task: dng checkpoint"
             )
         counts = torch.tensor(self.manifest.num_atoms_counts, dtype=torch.float64)

@@ -133,14 +133,14 @@ def test_generate_dng_draws_atom_counts_from_the_training_histogram(dng_checkpoi
     assert all(c.atomic_numbers.min() >= 1 for c in crystals)
     again = gen.generate_dng(7, steps=3, sampler="euler", seed=2)
     assert [c.formula for c in again] == [c.formula for c in crystals]
-    with pytest.raises(ValueError, match="generates atom types"):
+    with pytest.raises(ValueError, match="is a task: dng model"):
         gen.generate_csp(["SrTiO3"])
 
 
 def test_csp_checkpoints_refuse_de_novo_and_old_manifests_still_load(checkpoint):
     from autoperi_model._checkpoint import read_manifest
 
-    with pytest.raises(ValueError, match="is a CSP model"):
+    with pytest.raises(ValueError, match="is a task: csp model"):
         Generator.from_checkpoint(checkpoint).generate_dng(3)
     released = read_manifest(Path(__file__).parents[3] / "checkpoints" / "perov_5_csp")
     assert released.num_atoms_counts == () and released.config.task == "csp"
