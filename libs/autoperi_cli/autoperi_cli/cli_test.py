@@ -28,7 +28,7 @@ def run_cli(*args: str, env_data_dir: Path | None = None) -> subprocess.Complete
 def test_help_lists_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("data", "demo", "bench", "eval"):
+    for command in ("data", "demo", "bench", "eval", "sample", "relax-lattice", "eval-lattice"):
         assert command in result.stdout
 
 

@@ -30,6 +30,8 @@ def _mount_library_commands() -> None:
     serve.mount_services(app, bench.app)
     app.command("train")(model_cli.train_cmd)
     app.command("sample")(model_cli.sample_cmd)
+    app.command("relax-lattice")(model_cli.relax_lattice_cmd)
+    app.command("eval-lattice")(model_cli.eval_lattice_cmd)
     bench.app.command("train")(model_cli.bench_train_cmd)
     bench.app.command("sample")(model_cli.bench_sample_cmd)
 
