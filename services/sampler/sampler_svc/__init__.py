@@ -1,9 +1,10 @@
 """The sampler service: crystals from a trained checkpoint, as a Ray Serve app with gRPC ingress.
 
 `deploy(checkpoint, grpc_port, http_port, settings)` starts Serve's gRPC proxy with
-SamplerService and deploys `SamplerDeployment` (one checkpoint loaded per replica; requests
-batched by atom count; bounded queues); `sampler_svc.client` is the typed client;
-`sampler_svc.main.main` runs it until SIGINT/SIGTERM (`autoperi serve sampler`).
+SamplerService and deploys `SamplerDeployment` (one checkpoint loaded per replica: CSP for a
+CSP checkpoint, de novo for a `task: dng` one; requests batched by atom count; bounded
+queues); `sampler_svc.client` is the typed client; `sampler_svc.main.main` runs it until
+SIGINT/SIGTERM (`autoperi serve sampler`).
 
 Calls need the metadata `("application", <app name>)` (default "sampler") when more than one
 Serve app runs. Overload: a replica holds `max_ongoing_requests`, the proxy queues
@@ -23,6 +24,7 @@ from svc_kit import lazy_exports
 __all__ = [
     "SERVICER_FUNCTIONS",
     "Chunk",
+    "DeNovoEngine",
     "DeNovoSpec",
     "Engine",
     "EngineInfo",
@@ -42,6 +44,7 @@ __getattr__ = lazy_exports(
     __name__,
     {
         "Chunk": "._engine",
+        "DeNovoEngine": "._engine",
         "DeNovoSpec": "._engine",
         "Engine": "._engine",
         "EngineInfo": "._engine",

@@ -15,7 +15,14 @@ from autoperi_model import parse_composition
 from pymatgen.core import Element
 from svc_kit import InvalidInput, NotFound
 
-from sampler_svc._engine import Chunk, DeNovoSpec, Engine, EngineInfo
+from sampler_svc._engine import (
+    Chunk,
+    DeNovoSpec,
+    Engine,
+    EngineInfo,
+    atom_count_range,
+    element_numbers,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,19 +172,29 @@ def _task(
                 f"checkpoint {info.checkpoint_id} does not support de novo generation "
                 "(a crystal structure prediction model): send a CspTask with a composition"
             )
-        return None, _de_novo(spec.de_novo, limits)
+        return None, _de_novo(spec.de_novo, info, limits)
     if spec.task != "csp":
         raise InvalidInput("spec needs a task: csp (a composition) or de_novo")
     if not info.supports_csp:
-        raise InvalidInput(f"checkpoint {info.checkpoint_id} does not support CSP")
+        raise InvalidInput(
+            f"checkpoint {info.checkpoint_id} does not support CSP (a de novo model: it "
+            "generates the atom types itself): send a DeNovoTask"
+        )
     return _cell(spec, info, limits), None
 
 
-def _de_novo(task: DeNovoSpec, limits: Limits) -> DeNovoSpec:
-    hi = task.max_atoms or limits.max_atoms
-    if not 1 <= max(task.min_atoms, 1) <= hi <= limits.max_atoms:
+def _de_novo(task: DeNovoSpec, info: EngineInfo, limits: Limits) -> DeNovoSpec:
+    """The task with checked elements and its atom range narrowed to the counts with training
+    mass (min_atoms 0 means 1, max_atoms 0 the limit), so max_atoms is its largest cell."""
+    lo, hi = max(task.min_atoms, 1), task.max_atoms or limits.max_atoms
+    if not lo <= hi <= limits.max_atoms:
         raise InvalidInput(f"need 1 <= min_atoms <= max_atoms <= {limits.max_atoms}")
-    return DeNovoSpec(max(task.min_atoms, 1), hi, task.elements)
+    try:
+        element_numbers(task.elements, info.max_z)
+        lo, hi = atom_count_range(info.atom_counts, lo, hi)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    return DeNovoSpec(lo, hi, task.elements)
 
 
 def _cell(spec: SampleSpecIn, info: EngineInfo, limits: Limits) -> np.ndarray:

@@ -1,12 +1,26 @@
-"""The flow engine: same noise as the Generator, results independent of batching."""
+"""The engines: CSP with the same noise as the Generator and results independent of batching;
+de novo with atom counts from the histogram in the requested range, the requested elements,
+reproducible requests, and the rejections (engine ValueError, validation InvalidInput)."""
 
+import dataclasses
+import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 from autoperi_model import Generator, parse_composition
+from svc_kit import InvalidInput
 
-from sampler_svc._engine import Chunk, FlowEngine, sample_seed
+from sampler_svc._engine import (
+    Chunk,
+    DeNovoEngine,
+    DeNovoSpec,
+    FlowEngine,
+    load_engine,
+    sample_seed,
+)
+from sampler_svc._jobs import Limits, SampleSpecIn, validate
 
 CHECKPOINT = Path(__file__).resolve().parents[3] / "checkpoints" / "perov_5_csp"
 
@@ -55,3 +69,148 @@ def test_results_do_not_depend_on_batching(engine):
     (retried,) = engine.generate([_chunk("BaTiO3", 3, seed=11).retry([1])])[0]
     assert retried.id == alone[1].id
     assert not np.allclose(retried.frac_coords, alone[1].frac_coords)  # a new attempt
+
+
+# ---- de novo (task: dng) ---------------------------------------------------------------------
+DNG = CHECKPOINT.parent / "perov_5_dng"
+WIDE = (0, 0, 0, 10, 0, 30, 20, 0, 40)  # a histogram with several counts (Perov-5 has only 5)
+LIMITS = Limits(max_samples=1024, max_atoms=100)
+
+
+@pytest.fixture(scope="module")
+def dng() -> DeNovoEngine:
+    return load_engine(DNG)
+
+
+@pytest.fixture(scope="module")
+def wide(dng) -> DeNovoEngine:
+    """The real dng model with the training histogram WIDE instead of Perov-5's."""
+    base = dng.generator
+    manifest = dataclasses.replace(base.manifest, num_atoms_counts=WIDE)
+    return DeNovoEngine(Generator(base.model, manifest, base.checkpoint_id))
+
+
+def _dng(
+    n: int, seed: int, lo: int = 0, hi: int = 0, elements=(), first: int = 0, steps: int = 3
+) -> Chunk:
+    indices = tuple(range(first, first + n))
+    return Chunk(seed, indices, steps, "euler", de_novo=DeNovoSpec(lo, hi, tuple(elements)))
+
+
+def test_load_engine_picks_the_task(dng, engine):
+    assert isinstance(dng, DeNovoEngine) and type(engine) is FlowEngine
+    assert dng.info.supports_de_novo and not dng.info.supports_csp
+    assert engine.info.supports_csp and not engine.info.supports_de_novo
+    assert dng.info.atom_counts[5] == 11356
+
+
+def _binomial_ok(hits: int, n: int, p: float, sigmas: float = 5.0) -> bool:
+    return abs(hits - n * p) <= sigmas * math.sqrt(n * p * (1 - p)) + 1
+
+
+def test_atom_counts_follow_the_histogram_within_the_range(wide):
+    ranged, full = wide.generate([_dng(150, seed=1, lo=4, hi=6, steps=1), _dng(200, 2, steps=1)])
+    sizes = Counter(c.num_atoms for c in ranged)
+    assert set(sizes) == {5, 6}  # 3 and 8 have mass but lie outside 4..6
+    assert _binomial_ok(sizes[5], 150, 30 / 50)
+    sizes = Counter(c.num_atoms for c in full)  # 0..0: the whole histogram
+    assert set(sizes) == {3, 5, 6, 8}
+    for n, mass in ((3, 10), (5, 30), (6, 20), (8, 40)):
+        assert _binomial_ok(sizes[n], 200, mass / 100)
+    for crystal in [*ranged, *full]:
+        assert crystal.atomic_numbers.min() >= 1  # every mask revealed
+
+
+def test_atom_counts_do_not_depend_on_batching(wide):
+    alone = wide.generate([_dng(4, seed=3, steps=1)])[0]
+    merged = wide.generate([_dng(3, seed=9, steps=1), _dng(4, seed=3, steps=1)])[1]
+    assert [c.id for c in alone] == [c.id for c in merged]
+    assert [c.num_atoms for c in alone] == [c.num_atoms for c in merged]
+    assert len({c.num_atoms for c in wide.generate([_dng(12, seed=3, steps=1)])[0]}) > 1
+
+
+def test_elements_are_honoured(dng):
+    batio3, li_o, free = dng.generate(
+        [
+            _dng(6, seed=4, elements=("Ba", "Ti", "O")),
+            _dng(4, seed=5, elements=("Li", "O")),
+            _dng(4, seed=6),
+        ]
+    )
+    assert {int(z) for c in batio3 for z in c.atomic_numbers} <= {8, 22, 56}
+    assert {int(z) for c in li_o for z in c.atomic_numbers} <= {3, 8}
+    assert {int(z) for c in free for z in c.atomic_numbers} - {3, 8}  # the mask is per chunk
+    (only_o,) = dng.generate([_dng(2, seed=7, elements=("O",), steps=2)])
+    assert all((c.atomic_numbers == 8).all() and c.num_atoms == 5 for c in only_o)
+
+
+def test_same_request_same_crystals(dng):
+    first, again = (dng.generate([_dng(3, seed=8, elements=("Sr", "Ti", "O"))])[0] for _ in "ab")
+    other = dng.generate([_dng(3, seed=9, elements=("Sr", "Ti", "O"))])[0]
+    for a, b in zip(first, again, strict=True):
+        assert a.id == b.id
+        np.testing.assert_array_equal(a.atomic_numbers, b.atomic_numbers)
+        np.testing.assert_array_equal(a.lattice, b.lattice)
+        np.testing.assert_array_equal(a.frac_coords, b.frac_coords)
+    assert not np.allclose(first[0].lattice, other[0].lattice)
+    assert first[0].provenance.generator == dng.info.checkpoint_id
+    (retried,) = dng.generate([_dng(3, seed=8, elements=("Sr", "Ti", "O")).retry([1])])[0]
+    assert retried.id == first[1].id
+    assert not np.allclose(retried.frac_coords, first[1].frac_coords)  # a new attempt
+
+
+@pytest.mark.parametrize(
+    ("chunk", "reason"),
+    [
+        (_chunk("SrTiO3", 1, seed=0), "de novo model and does not support CSP"),
+        (_dng(1, 0, lo=6, hi=10), r"no training crystal has 6\.\.10 atoms"),
+        (_dng(1, 0, elements=("Sr", "Xx")), "unknown symbols: 'Xx'"),
+        (_dng(1, 0, elements=("O", "Og")), "Og are beyond Z = 100"),
+    ],
+    ids=["csp", "range", "element", "beyond-max-z"],
+)
+def test_engine_rejects_what_the_checkpoint_cannot_serve(dng, chunk, reason):
+    with pytest.raises(ValueError, match=reason):
+        dng.generate([_dng(2, seed=1), chunk])  # checked before anything is sampled
+
+
+def _de_novo_spec(lo=0, hi=0, elements=(), **fields) -> SampleSpecIn:
+    task = DeNovoSpec(lo, hi, tuple(elements))
+    return SampleSpecIn(**{"task": "de_novo", "de_novo": task, "num_samples": 3, **fields})
+
+
+def test_validate_narrows_the_range_to_the_histogram(dng, wide):
+    job = validate(_de_novo_spec(seed=1), dng, LIMITS, arrival=0.0)
+    assert job.de_novo == DeNovoSpec(5, 5) and (job.sampler, job.steps) == ("euler", 20)
+    assert [c.num_atoms for c in job.chunks(32, 2048)] == [15]  # 3 samples x 5 atoms
+    job = validate(_de_novo_spec(4, 7, ("Li", "O")), wide, LIMITS, arrival=0.0)
+    assert job.de_novo == DeNovoSpec(5, 6, ("Li", "O"))
+    assert validate(_de_novo_spec(), wide, LIMITS, 0.0).de_novo == DeNovoSpec(3, 8)
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        (_de_novo_spec(6, 0), r"no training crystal has 6\.\.100 atoms .*have 5\.\.5 atoms"),
+        (_de_novo_spec(1, 4), r"no training crystal has 1\.\.4 atoms"),
+        (_de_novo_spec(5, 4), "need 1 <= min_atoms <= max_atoms <= 100"),
+        (_de_novo_spec(0, 101), "need 1 <= min_atoms <= max_atoms <= 100"),
+        (_de_novo_spec(elements=("Fe", "Qq")), "unknown symbols: 'Qq'"),
+        (_de_novo_spec(elements=("Md",)), "Md are beyond Z = 100"),
+        (
+            SampleSpecIn(task="csp", components=(("Sr", 1), ("Ti", 1), ("O", 3)), num_samples=1),
+            "does not support CSP",
+        ),
+    ],
+    ids=["above", "below", "min-over-max", "over-limit", "element", "beyond-max-z", "csp"],
+)
+def test_validate_rejects_de_novo_requests_with_the_reason(dng, spec, reason):
+    with pytest.raises(InvalidInput, match=reason):
+        validate(spec, dng, LIMITS, arrival=0.0)
+
+
+def test_csp_checkpoint_rejects_de_novo(engine):
+    with pytest.raises(InvalidInput, match="does not support de novo"):
+        validate(_de_novo_spec(), engine, LIMITS, arrival=0.0)
+    with pytest.raises(ValueError, match="does not support de novo"):
+        engine.generate([_dng(1, seed=0)])

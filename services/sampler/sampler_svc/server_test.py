@@ -1,17 +1,21 @@
-"""The sampler over Serve's real gRPC proxy: samples, seeds, streams, errors, overload, health."""
+"""The sampler over Serve's real gRPC proxy: samples, seeds, streams, errors, overload, health;
+de novo from the Perov-5 dng checkpoint as a second app on the same proxy (`TestDeNovo`)."""
 
 from collections import Counter
+from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
-from autoperi.sampler.v1 import sampler_pb2
+from autoperi.sampler.v1 import sampler_pb2, sampler_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from xtal import ValidationLimits, convert
 
 from sampler_svc import client
 
 SRTIO3 = [8, 8, 8, 22, 38]
+DNG = Path(__file__).resolve().parents[3] / "checkpoints" / "perov_5_dng"
+DNG_APP = "sampler_dng"
 
 
 def _sample(stub, spec, timeout=60.0, server_timeout=None):
@@ -169,3 +173,92 @@ def test_health(sampler_address):
         healthz = channel.unary_unary("/ray.serve.RayServeAPIService/Healthz")(b"", timeout=30)
     assert check.status == health_pb2.HealthCheckResponse.SERVING
     assert b"success" in healthz
+
+
+@pytest.fixture(scope="class")
+def dng_stub(sampler_address):
+    """A stub for a second app serving checkpoints/perov_5_dng on the module's proxy (calls need
+    the application metadata DNG_APP); deleted after the class, so the other tests see one app."""
+    from ray import serve
+
+    from sampler_svc import SamplerSettings, deploy
+
+    settings = SamplerSettings(
+        app_name=DNG_APP, log_level="WARNING", max_samples_per_request=64, chunk_samples=8
+    )
+    deploy(DNG, int(sampler_address.rsplit(":", 1)[1]), None, settings)
+    try:
+        with grpc.insecure_channel(sampler_address) as channel:
+            yield sampler_pb2_grpc.SamplerServiceStub(channel)
+    finally:
+        serve.delete(DNG_APP)
+
+
+def _de_novo(n: int, seed: int | None = None, lo: int = 0, hi: int = 0, elements=(), steps=3):
+    task = sampler_pb2.DeNovoTask(min_atoms=lo, max_atoms=hi, elements=list(elements))
+    spec = sampler_pb2.SampleSpec(de_novo=task, num_samples=n, num_steps=steps)
+    if seed is not None:
+        spec.seed = seed
+    return spec
+
+
+class TestDeNovo:
+    """A task: dng checkpoint behind the same proxy: de novo only."""
+
+    @staticmethod
+    def _sample(stub, spec) -> sampler_pb2.SampleResponse:
+        request = sampler_pb2.SampleRequest(spec=spec)
+        return stub.Sample(request, timeout=60, metadata=client.metadata(DNG_APP))
+
+    def test_info_says_de_novo_only(self, dng_stub):
+        info = dng_stub.GetSamplerInfo(
+            sampler_pb2.GetSamplerInfoRequest(), timeout=30, metadata=client.metadata(DNG_APP)
+        )
+        assert info.supports_de_novo and not info.supports_csp
+        assert info.default_sampler == sampler_pb2.SAMPLER_KIND_EULER
+        assert info.default_num_steps == 20
+
+    def test_sample_is_reproducible_and_honours_the_elements(self, dng_stub):
+        spec = _de_novo(6, seed=5, elements=("Ba", "Ti", "O"))
+        first, again = (self._sample(dng_stub, spec) for _ in "ab")
+        assert first.seed == 5 and first.nfe == 3 and len(first.crystals) == 6
+        crystals = [convert.from_proto(c) for c in first.crystals]
+        for crystal, other in zip(crystals, again.crystals, strict=True):
+            other = convert.from_proto(other)
+            assert crystal.id == other.id
+            np.testing.assert_array_equal(crystal.atomic_numbers, other.atomic_numbers)
+            np.testing.assert_allclose(crystal.lattice, other.lattice, atol=1e-6)
+            np.testing.assert_allclose(crystal.frac_coords, other.frac_coords, atol=1e-6)
+            assert crystal.num_atoms == 5  # every Perov-5 training cell has 5 atoms
+            assert set(crystal.atomic_numbers.tolist()) <= {8, 22, 56}
+            assert crystal.provenance.generator == first.checkpoint_id
+
+    def test_stream_returns_all_samples(self, dng_stub):
+        request = sampler_pb2.SampleStreamRequest(spec=_de_novo(10, seed=2, lo=5, hi=5))
+        replies = list(
+            dng_stub.SampleStream(request, timeout=60, metadata=client.metadata(DNG_APP))
+        )
+        assert sorted(len(r.crystals) for r in replies) == [2, 8]  # chunk_samples = 8
+        assert replies[-1].num_done == 10 and {r.num_total for r in replies} == {10}
+        crystals = [convert.from_proto(c) for r in replies for c in r.crystals]
+        assert sorted(int(c.id.rsplit("-", 1)[1]) for c in crystals) == list(range(10))
+        assert {c.num_atoms for c in crystals} == {5}
+
+    @pytest.mark.parametrize(
+        ("spec", "reason"),
+        [
+            (client.csp_spec("SrTiO3", 1), "does not support CSP"),
+            (_de_novo(1, lo=6), "no training crystal has 6..100 atoms"),
+            (_de_novo(1, lo=1, hi=4), "no training crystal has 1..4 atoms"),
+            (_de_novo(1, lo=5, hi=4), "need 1 <= min_atoms <= max_atoms"),
+            (_de_novo(1, elements=("Ba", "Xx")), "unknown symbols: 'Xx'"),
+            (_de_novo(1, elements=("Og",)), "Og are beyond Z = 100"),
+        ],
+        ids=["csp", "above", "below", "min-over-max", "element", "beyond-max-z"],
+    )
+    def test_invalid_argument_with_reason(self, dng_stub, spec, reason):
+        with pytest.raises(grpc.RpcError) as info:
+            self._sample(dng_stub, spec)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert reason in info.value.details()
+        assert "Traceback" not in info.value.details()
