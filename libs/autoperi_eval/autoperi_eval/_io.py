@@ -241,7 +241,8 @@ def _load_extxyz(path: Path) -> list[SampleRecord]:
 
 def _load_json(path: Path) -> list[SampleRecord]:
     data = json.loads(path.read_text())
-    items = data["crystals"] if isinstance(data, dict) else data
+    # a sample file ("crystals") or `autoperi score --json` output ("results": scored structures)
+    items = data.get("crystals", data.get("results")) if isinstance(data, dict) else data
     records = []
     for i, item in enumerate(items):
         try:

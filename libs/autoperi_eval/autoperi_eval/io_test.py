@@ -80,3 +80,15 @@ def test_ground_truth_assignment() -> None:
     np.testing.assert_array_equal(positional, [0, 1, 2, 0, 1, 2])
     with pytest.raises(EvalInputError, match="passes"):
         assign_ground_truth([rec(i) for i in range(4)], ref)
+
+
+def test_scorer_json_output_loads_as_samples(tmp_path) -> None:
+    lattice = (np.eye(3) * 4.0).tolist()
+    rows = [
+        {"index": 0, "lattice": lattice, "frac_coords": [[0, 0, 0]], "atomic_numbers": [29]},
+        {"index": 1, "lattice": lattice, "frac_coords": [[0.5] * 3], "atomic_numbers": [26]},
+    ]
+    path = tmp_path / "scores.json"
+    path.write_text(json.dumps({"results": rows}))
+    records = load_samples(path)
+    assert [r.structure.composition.reduced_formula for r in records] == ["Cu", "Fe"]

@@ -4,6 +4,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -130,4 +131,17 @@ def _row(crystal: Crystal, r: Scores) -> dict:
         "matched_content_hash": r.matched_content_hash,
         "e_above_hull": r.e_above_hull,
         "formation_energy_per_atom": r.formation_energy_per_atom,
+        **_scored_structure(crystal, r),
+    }
+
+
+def _scored_structure(crystal: Crystal, r: Scores) -> dict:
+    """The scored (relaxed with --relax) structure, in the sample-file fields `autoperi eval`
+    reads (atoms in input order)."""
+    if r.lattice is None or r.frac_coords is None:
+        return {}
+    return {
+        "lattice": np.asarray(r.lattice).tolist(),
+        "frac_coords": np.asarray(r.frac_coords).tolist(),
+        "atomic_numbers": crystal.atomic_numbers.tolist(),
     }

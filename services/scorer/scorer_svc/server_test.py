@@ -220,6 +220,9 @@ def test_cli_scores_cif_and_samples_json_on_the_server(scorer_server, real_cryst
     assert run.exit_code == 0, run.output
     rows = json.loads(out.read_text())["results"]
     assert len(rows) == 3 and all(np.isfinite(r["energy_per_atom"]) for r in rows)
+    for row, crystal in zip(rows, real_crystals[:3], strict=True):  # unrelaxed: the input
+        assert np.allclose(row["lattice"], crystal.lattice, atol=1e-6)
+        assert row["atomic_numbers"] == crystal.atomic_numbers.tolist()
 
 
 def test_deadline_is_honoured(stub, real_crystals):
