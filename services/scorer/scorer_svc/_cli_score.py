@@ -39,7 +39,7 @@ def run_score(
         console.print("[red]no crystals to score[/red]")
         raise typer.Exit(2)
     options = ScoreOptions(
-        relax=relax, max_relax_steps=max_relax_steps, fmax=fmax,
+        relax=relax, max_relax_steps=max_relax_steps, fmax=fmax, include_relaxed_crystal=relax,
         novelty_reference=_reference(novelty) if novelty else None,
     )  # fmt: skip
     results = _remote(address, crystals, options) if address else _local(
@@ -136,12 +136,11 @@ def _row(crystal: Crystal, r: Scores) -> dict:
 
 
 def _scored_structure(crystal: Crystal, r: Scores) -> dict:
-    """The scored (relaxed with --relax) structure, in the sample-file fields `autoperi eval`
-    reads (atoms in input order)."""
-    if r.lattice is None or r.frac_coords is None:
-        return {}
+    """The scored structure (the relaxed one with --relax, else the input), in the sample-file
+    fields `autoperi eval` reads (atoms in input order)."""
+    relaxed = r.lattice is not None and r.frac_coords is not None
     return {
-        "lattice": np.asarray(r.lattice).tolist(),
-        "frac_coords": np.asarray(r.frac_coords).tolist(),
+        "lattice": np.asarray(r.lattice if relaxed else crystal.lattice).tolist(),
+        "frac_coords": np.asarray(r.frac_coords if relaxed else crystal.frac_coords).tolist(),
         "atomic_numbers": crystal.atomic_numbers.tolist(),
     }
