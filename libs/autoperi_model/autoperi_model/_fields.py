@@ -91,6 +91,13 @@ def random_symmetric(n: int, std: float, generator: torch.Generator, dtype) -> T
     return 0.5 * (noise + noise.mT)
 
 
+def traceless_stretch(n: int, std: float, generator: torch.Generator, dtype) -> Tensor:
+    """(n, 3, 3) volume-preserving stretches expm(B), B traceless symmetric Gaussian (std)."""
+    sym = random_symmetric(n, std, generator, dtype)
+    trace = torch.diagonal(sym, dim1=-2, dim2=-1).sum(-1)
+    return sym_expm(sym - trace.view(-1, 1, 1) / 3 * torch.eye(3, dtype=dtype))
+
+
 class TorusFlow:
     """Fractional coordinates on the flat torus: x_t = (x0 + t u) mod 1, u = wrap(x1 - x0).
 
@@ -146,11 +153,9 @@ class LatticeFlow:
 
     def sample_base(self, batch: CrystalBatch, generator: torch.Generator) -> Tensor:
         dtype = batch.lattice.dtype
-        sym = random_symmetric(batch.num_crystals, self.base_std, generator, dtype)
-        trace = torch.diagonal(sym, dim1=-2, dim2=-1).sum(-1)
-        sym = sym - trace.view(-1, 1, 1) / 3 * torch.eye(3, dtype=dtype)
+        stretch = traceless_stretch(batch.num_crystals, self.base_std, generator, dtype)
         scale = isotropic_scale(self.volume_per_atom, batch, dtype)
-        return scale.view(-1, 1, 1) * sym_expm(sym)  # (B, 3, 3)
+        return scale.view(-1, 1, 1) * stretch  # (B, 3, 3)
 
     def interpolate(
         self, x0: Tensor, x1: Tensor, t: Tensor, batch: CrystalBatch

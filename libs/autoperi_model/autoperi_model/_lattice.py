@@ -14,7 +14,7 @@ from periodic import sym_expm
 from torch import Tensor
 
 from autoperi_model._batch import CrystalBatch
-from autoperi_model._fields import LatticeFlow, random_symmetric
+from autoperi_model._fields import LatticeFlow, random_symmetric, traceless_stretch
 
 
 def deform(lattice: Tensor, std: float, generator: torch.Generator) -> Tensor:
@@ -46,10 +46,8 @@ class LatticeRestoreFlow(LatticeFlow):
         self.cubic_share = cubic_share
 
     def _stretched_cube(self, lattice: Tensor, generator: torch.Generator) -> Tensor:
-        sym = random_symmetric(lattice.shape[0], self.base_std, generator, lattice.dtype)
-        trace = torch.diagonal(sym, dim1=-2, dim2=-1).sum(-1)
-        sym = sym - trace.view(-1, 1, 1) / 3 * torch.eye(3, dtype=lattice.dtype)
-        return volume_cube(lattice) @ sym_expm(sym)
+        stretch = traceless_stretch(lattice.shape[0], self.base_std, generator, lattice.dtype)
+        return volume_cube(lattice) @ stretch
 
     def sample_base(self, batch: CrystalBatch, generator: torch.Generator) -> Tensor:
         return self._stretched_cube(batch.lattice, generator)
