@@ -86,8 +86,8 @@ def _energy(ctx: Context, samples, subset, ref, out: Outcome) -> None:
     ctx.note(
         f"energies: CHGNet {MODEL_NAME} (pretrained), eV/atom; d_E and the Frechet distance use "
         f"single points; relaxed = FIRE with cell filter, at most {settings.relax_steps} steps, "
-        f"fmax {settings.relax_fmax} eV/A, on the first {settings.relax_samples} samples of the "
-        f"property subset; hull and novelty reference: {ctx.spec.dataset} "
+        f"fmax {settings.relax_fmax} eV/A, on the first {min(settings.relax_samples, len(subset))} "
+        f"samples of the property subset; hull and novelty reference: {ctx.spec.dataset} "
         f"{'+'.join(settings.hull_splits)} ({len(ctx.hull_records())} crystals) scored the same "
         f"way; elements without an elemental phase in it get a synthetic terminal and E_hull is "
         f"undefined (NaN) where the reference does not span the composition"
