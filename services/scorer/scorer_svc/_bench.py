@@ -1,7 +1,8 @@
 """`autoperi bench score`: the batched scorer against one-by-one CHGNet calls.
 
-For each test split, the first `n` crystals are scored, interleaved in one run, for the task "e"
-(energies) and "efs" (energies, forces, stress): (1) one `predict_structure` call per crystal in
+For each test split, the first `n` crystals are scored, interleaved in one run, in each of
+`VARIANTS` (energies with spglib's or moyopy's space groups; energies, forces and stress with
+spglib's): (1) one `predict_structure` call per crystal in
 one worker process (the baseline), (2) the scorer (`ScorerCore.score`: batched CHGNet plus
 validity, content hash and space group) on one worker process and (3) on N (default: the CPU
 count, as on a dedicated machine), (4) batched `predict_structure` alone; one torch thread per
@@ -26,6 +27,8 @@ from scorer_svc._model import ScoreOptions
 from scorer_svc._pool import PoolLimits, PotentialPool
 
 _SPLIT_FILES = {"perov_5": "perov_5/test.csv", "mp_20": "mp_20/assembled/test.csv"}
+#: name -> (CHGNet task, symmetry backend of the scorer); "e" and "efs" use the default backend
+VARIANTS = {"e": ("e", "spglib"), "e_moyopy": ("e", "moyopy"), "efs": ("efs", "spglib")}
 
 
 def _machine(threads: int) -> dict[str, Any]:
@@ -79,13 +82,15 @@ def _bench_task(
     cores: dict[str, ScorerCore],
     crystals: list[Crystal],
     warm: list[Crystal],
-    task: str,
+    variant: str,
     size: int,
 ) -> dict[str, Any]:
-    """Every way for one CHGNet task ("e" or "efs") on the same crystals, interleaved in one
-    run: one-by-one calls and batched CHGNet alone in the 1-worker pool, the scorer on 1 and on
-    N workers. Speed-ups are against the one-by-one calls."""
-    options = ScoreOptions(include_forces=task == "efs", include_stress=task == "efs")
+    """Every way for one of `VARIANTS` on the same crystals, interleaved in one run: one-by-one
+    calls and batched CHGNet alone in the 1-worker pool, the scorer on 1 and on N workers.
+    Speed-ups are against the one-by-one calls."""
+    task, symmetry = VARIANTS[variant]
+    efs = task == "efs"
+    options = ScoreOptions(include_forces=efs, include_stress=efs, symmetry=symmetry)
     one = cores["1w"].pool
     one.call("predict_each", (_items(warm[:4]), task))  # warm-ups on other crystals: no
     one.call("predict_batched", (_items(warm[:8]), size, task))  # cache hits in timed runs
@@ -144,9 +149,9 @@ def _bench_split(
         "crystals": len(crystals),
         "mean_atoms": round(float(np.mean([c.num_atoms for c in crystals])), 2),
     }
-    for task in ("e", "efs"):
-        for key, value in _bench_task(cores, crystals, warm, task, size).items():
-            row[f"{task}:{key}"] = value
+    for variant in VARIANTS:
+        for key, value in _bench_task(cores, crystals, warm, variant, size).items():
+            row[f"{variant}:{key}"] = value
     one = cores["1w"].pool
     _, wall, cpu = _timed(one, lambda: one.call("predict_each", (items, "efsm")))
     n = len(crystals)
@@ -190,8 +195,9 @@ def bench_score(
     result = {
         "what": "structures per second: batched scorer (1 and N worker processes) vs one"
         " predict_structure call each in one process",
-        "task": "e (energy only, the default ScoreOptions) and efs (include_forces and"
-        " include_stress), CHGNet 0.3.0, CPU, one torch thread per process; each path timed"
+        "task": "e (energy only, the default ScoreOptions: spglib space groups), e_moyopy"
+        " (energy only, symmetry_backend moyopy) and efs (include_forces and include_stress),"
+        " CHGNet 0.3.0, CPU, one torch thread per process; each path timed"
         " once after a warm-up, interleaved in one run on the same crystals; wall seconds and"
         " CPU seconds summed over the worker processes used (the machine is shared)",
         "batch_size": batch_size,
@@ -211,14 +217,17 @@ def bench_score(
 
 NOTE = (
     "the scorer does more per crystal than the baseline: validity, content hash and the space"
-    " group (spglib's symmetry search, see cpu_ms_per_crystal:space_group; its cache by content"
-    " hash is off here, every crystal is new) on top of CHGNet. For e the scorer runs CHGNet"
-    " under torch.no_grad (the baseline records an autograd graph it never uses); for efs it"
-    " differentiates once for forces and stress together (CHGNet: two passes), bit-identical to"
-    " batched CHGNet. cpu_ms_per_crystal rows profile one batched call of the 1-worker process"
-    " (forward_plain_predict_graph: CHGNet's own path). Per CPU second the speed-up is bounded"
-    " by (one-by-one CPU per crystal) / (conversion + forward + extras); per wall second it is"
-    " multiplied by the cores the machine gives the N workers (cores_used = CPU s / wall s)"
+    " group (spglib's symmetry search, or moyopy's in e_moyopy; see"
+    " cpu_ms_per_crystal:space_group_*; the cache by content hash is off here, every crystal is"
+    " new) on top of CHGNet. The scorer runs CHGNet with its conv layers factorised (each first"
+    " linear map applied to the atom and bond tables before the edge gathers; same weights,"
+    " energies within 1e-6 eV/atom of CHGNet's, see max_abs_*); for e under torch.no_grad (the"
+    " baseline records an autograd graph it never uses), for efs differentiating once for forces"
+    " and stress together (CHGNet: two passes with create_graph). cpu_ms_per_crystal rows profile"
+    " one batched call of the 1-worker process (forward_plain_predict_graph: CHGNet's own"
+    " path). Per CPU second the speed-up is bounded by (one-by-one CPU per crystal) /"
+    " (conversion + forward + extras); per wall second it is multiplied by the cores the machine"
+    " gives the N workers (cores_used = CPU s / wall s)"
 )
 
 
@@ -231,7 +240,7 @@ def _summary(result: dict[str, Any]) -> str:
             f" {row[f'{task}:speedup_scorer_{nw}_vs_one_by_one_cpu']}x per CPU s"
             f" ({row[f'{task}:cores_used_scorer_{nw}']} cores used; 1 worker:"
             f" {row[f'{task}:speedup_scorer_1w_vs_one_by_one_cpu']}x per CPU s)"
-            for task in ("e", "efs")
+            for task in VARIANTS
         ]
         lines.append(f"- {split}: " + "; ".join(parts))
     machine = result["machine"]

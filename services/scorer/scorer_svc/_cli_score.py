@@ -18,10 +18,7 @@ console = Console()
 def run_score(
     files: list[Path],
     address: str | None,
-    relax: bool,
-    max_relax_steps: int,
-    fmax: float,
-    novelty: str | None,
+    options: ScoreOptions,
     storage_uri: str,
     json_out: Path | None,
 ) -> None:
@@ -38,20 +35,17 @@ def run_score(
     if not crystals:
         console.print("[red]no crystals to score[/red]")
         raise typer.Exit(2)
-    options = ScoreOptions(
-        relax=relax, max_relax_steps=max_relax_steps, fmax=fmax, include_relaxed_crystal=relax,
-        novelty_reference=_reference(novelty) if novelty else None,
-    )  # fmt: skip
     results = _remote(address, crystals, options) if address else _local(
         crystals, options, storage_uri)  # fmt: skip
-    _table(crystals, results, relax, novelty is not None)
+    _table(crystals, results, options.relax, options.novelty_reference is not None)
     if json_out is not None:
         rows = [_row(c, r) for c, r in zip(crystals, results, strict=True)]
         json_out.write_text(json.dumps({"results": rows}, indent=1) + "\n")
         console.print(f"{len(rows)} results -> {json_out}")
 
 
-def _reference(text: str) -> Reference:
+def parse_reference(text: str) -> Reference:
+    """The Reference of `--novelty NAME[@REF]`."""
     dataset, _, ref = text.partition("@")
     return Reference(dataset, ref)
 

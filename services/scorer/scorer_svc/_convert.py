@@ -25,6 +25,13 @@ from scorer_svc._model import (
 #: Only the message's form is checked here; physics (volume, distances, size) is scored.
 _FORM_ONLY = ValidationLimits(max_atoms=10**9, min_distance=0.0, min_volume=0.0)
 _PHYSICAL_CODES = {"small_volume"}  # reported per crystal by the core
+_SYMMETRY_TO_PROTO = {
+    "spglib": scorer_pb2.SYMMETRY_BACKEND_SPGLIB,
+    "moyopy": scorer_pb2.SYMMETRY_BACKEND_MOYOPY,
+    "none": scorer_pb2.SYMMETRY_BACKEND_NONE,
+}
+_SYMMETRY_FROM_PROTO = {v: k for k, v in _SYMMETRY_TO_PROTO.items()}
+_SYMMETRY_FROM_PROTO[scorer_pb2.SYMMETRY_BACKEND_UNSPECIFIED] = "spglib"
 
 
 def crystals_from_request(messages: Sequence[crystal_pb2.Crystal]) -> list[Crystal]:
@@ -46,11 +53,15 @@ def crystals_from_request(messages: Sequence[crystal_pb2.Crystal]) -> list[Cryst
 
 def options_from_proto(message: scorer_pb2.ScoreOptions) -> ScoreOptions:
     """ScoreOptions with the proto's defaults for zero fields; InvalidInput for negative or
-    non-finite numbers and a novelty reference without a dataset name."""
+    non-finite numbers, an unknown symmetry backend and a novelty reference without a dataset
+    name."""
     for name in ("fmax", "symprec", "min_valid_distance"):
         value = getattr(message, name)
         if not math.isfinite(value) or value < 0:
             raise InvalidInput(f"options.{name} must be a finite number >= 0, got {value}")
+    symmetry = _SYMMETRY_FROM_PROTO.get(message.symmetry_backend)
+    if symmetry is None:
+        raise InvalidInput(f"options.symmetry_backend {message.symmetry_backend} is not known")
     reference = None
     if message.HasField("novelty_reference"):
         if not message.novelty_reference.dataset:
@@ -66,6 +77,7 @@ def options_from_proto(message: scorer_pb2.ScoreOptions) -> ScoreOptions:
         novelty_reference=reference,
         symprec=message.symprec or DEFAULT_SYMPREC,
         min_valid_distance=message.min_valid_distance or DEFAULT_MIN_DISTANCE,
+        symmetry=symmetry,
     )
 
 
@@ -80,6 +92,7 @@ def options_to_proto(options: ScoreOptions) -> scorer_pb2.ScoreOptions:
         include_relaxed_crystal=options.include_relaxed_crystal,
         symprec=options.symprec,
         min_valid_distance=options.min_valid_distance,
+        symmetry_backend=_SYMMETRY_TO_PROTO[options.symmetry],
     )
     if options.novelty_reference is not None:
         ref = options.novelty_reference

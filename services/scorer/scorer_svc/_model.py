@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scorer_svc._symmetry import BACKENDS
+
 DEFAULT_RELAX_STEPS = 500
 DEFAULT_FMAX = 0.1  # eV/Angstrom
 DEFAULT_SYMPREC = 0.1  # Angstrom
@@ -38,6 +40,11 @@ class ScoreOptions:
     novelty_reference: Reference | None = None
     symprec: float = DEFAULT_SYMPREC
     min_valid_distance: float = DEFAULT_MIN_DISTANCE
+    symmetry: str = "spglib"  # or "moyopy" or "none"
+
+    def __post_init__(self) -> None:
+        if self.symmetry not in BACKENDS:
+            raise ValueError(f"unknown symmetry backend {self.symmetry!r}; use one of {BACKENDS}")
 
 
 @dataclass(frozen=True)

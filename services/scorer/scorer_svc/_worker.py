@@ -9,7 +9,9 @@ or ("error", message); kinds are the keys of `HANDLERS`.
 Per batch (`score_batch`): validity (CDVAE rules of autoperi_eval) and content hash of the input,
 optional FIRE relaxation with the Frechet cell filter (one structure at a time), then one batched
 CHGNet call over the scored structures (task "e" without autograd, or "efs" in one backward
-pass when forces or stress are asked for, see `_chgnet`), then the space group (spglib). A
+pass when forces or stress are asked for, see `_chgnet`), then the space group (`_symmetry`:
+spglib, moyopy or none). The scorer's CHGNet builds its graphs with arrays (`_graph`) and runs
+factorised conv layers (`_factorised`), both checked against CHGNet's own path. A
 failure of one structure becomes its `Scores.error`; a failure of the batched prediction falls
 back to one structure at a time so that only the culprit fails.
 """
@@ -21,20 +23,21 @@ import os
 import sys
 import time
 import warnings
-from collections import OrderedDict
 from multiprocessing.connection import Connection
 
 import numpy as np
 
 from scorer_svc._efs import predict_efs
+from scorer_svc._factorised import factorised
+from scorer_svc._graph import ArrayGraphConverter
 from scorer_svc._model import Item, Problem, ScoreOptions, Scores
+from scorer_svc._symmetry import SymmetryCache, space_group
 
 MAX_VOLUME_PER_ATOM = 1000.0  # A^3: a relaxation that swells past this has diverged
 _RELAXER = None
+_SCORING_MODEL = None
 _BLAS_LIMITS = None
-#: (content hash, symprec) -> (space group number, symbol), least recently used first
-_SYMMETRY: OrderedDict[tuple[str, float], tuple[int, str]] = OrderedDict()
-_SYMMETRY_SIZE = 0  # entries kept (set by `serve`; 0: no cache)
+_SYMMETRY = SymmetryCache()  # of unrelaxed crystals (its size is set by `serve`)
 
 
 def serve(conn: Connection, num_threads: int, symmetry_cache_size: int = 0) -> None:
@@ -46,8 +49,8 @@ def serve(conn: Connection, num_threads: int, symmetry_cache_size: int = 0) -> N
     import torch
     from threadpoolctl import threadpool_limits
 
-    global _BLAS_LIMITS, _SYMMETRY_SIZE
-    _SYMMETRY_SIZE = symmetry_cache_size
+    global _BLAS_LIMITS
+    _SYMMETRY.size = symmetry_cache_size
     _BLAS_LIMITS = threadpool_limits(num_threads)  # numpy/scipy BLAS: 3x3 solves in FIRE
     torch.set_num_interop_threads(num_threads)
     from autoperi_eval._chgnet import chgnet_worker_init
@@ -66,9 +69,21 @@ def serve(conn: Connection, num_threads: int, symmetry_cache_size: int = 0) -> N
 
 
 def _model():
+    """CHGNet as loaded (the benchmark's baseline and the tests' reference)."""
     from autoperi_eval._chgnet import loaded_model
 
     return loaded_model()
+
+
+def _scoring_model():
+    """What the scorer runs: CHGNet with its conv layers factorised (`scorer_svc._factorised`)
+    and its graphs built by `scorer_svc._graph.ArrayGraphConverter`."""
+    global _SCORING_MODEL
+    if _SCORING_MODEL is None:
+        model = factorised(_model())
+        model.graph_converter = ArrayGraphConverter(model.graph_converter)
+        _SCORING_MODEL = model
+    return _SCORING_MODEL
 
 
 def _structure(item: Item):
@@ -93,7 +108,8 @@ def score_batch(items: list[Item], options: ScoreOptions, batch_size: int) -> li
     for i, structure in structures.items():
         if results[i].error is None:
             key = "" if options.relax else results[i].content_hash  # hash of the input
-            _space_group(structure, options.symprec, results[i], key)
+            found = _SYMMETRY.space_group(structure, options.symprec, options.symmetry, key)
+            results[i].space_group_number, results[i].space_group_symbol = found
     return results
 
 
@@ -127,7 +143,7 @@ def _relax(structure, options: ScoreOptions, result: Scores):
         from chgnet.model import StructOptimizer
 
         with contextlib.redirect_stdout(io.StringIO()):
-            _RELAXER = StructOptimizer(_model(), "FIRE", on_isolated_atoms="error")
+            _RELAXER = StructOptimizer(_scoring_model(), "FIRE", on_isolated_atoms="error")
     n = len(structure)
     try:
         out = _RELAXER.relax(
@@ -156,7 +172,7 @@ def _predict(structures: dict, results: list[Scores], batch_size: int, task: str
     CPU, so they are computed only when asked for."""
     if not structures:
         return
-    model = _model()
+    model = _scoring_model()
     keys = list(structures)
     try:
         preds = _chgnet(model, [structures[i] for i in keys], task, batch_size)
@@ -168,10 +184,10 @@ def _predict(structures: dict, results: list[Scores], batch_size: int, task: str
 
 
 def _chgnet(model, structures: list, task: str, batch_size: int) -> list[dict]:
-    """CHGNet's predictions of `structures` (the values of `predict_structure`): task "e" under
-    `torch.no_grad` (CHGNet differentiates only for forces and stress, and recording the graph
-    costs ~20% of an energy-only forward on a CPU); task "efs" in one backward pass
-    (`_efs.predict_efs`, bit-identical to CHGNet's two)."""
+    """`model`'s predictions of `structures` (the values of `predict_structure`): task "e"
+    under `torch.no_grad` (CHGNet differentiates only for forces and stress, and recording the
+    graph costs ~20% of an energy-only forward on a CPU); task "efs" in one backward pass
+    (`_efs.predict_efs`)."""
     import torch
 
     if task == "efs":
@@ -204,28 +220,6 @@ def _store(structure, pred: dict, result: Scores) -> None:
     result.frac_coords = np.array(structure.frac_coords)
 
 
-def _space_group(structure, symprec: float, result: Scores, key: str = "") -> None:
-    """Space group (spglib via pymatgen) of `structure` into `result`; with a content hash
-    `key` (of this very structure) it is looked up in, or added to, the worker's cache."""
-    cached = _SYMMETRY.get((key, symprec)) if key else None
-    if cached is not None:
-        _SYMMETRY.move_to_end((key, symprec))
-        result.space_group_number, result.space_group_symbol = cached
-        return
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    try:
-        analyzer = SpacegroupAnalyzer(structure, symprec=symprec)
-        result.space_group_number = int(analyzer.get_space_group_number() or 0)
-        result.space_group_symbol = str(analyzer.get_space_group_symbol() or "")
-    except Exception:  # undetermined: 0 and "" as the proto says
-        result.space_group_number, result.space_group_symbol = 0, ""
-    if key and _SYMMETRY_SIZE > 0:
-        _SYMMETRY[(key, symprec)] = (result.space_group_number, result.space_group_symbol)
-        while len(_SYMMETRY) > _SYMMETRY_SIZE:
-            _SYMMETRY.popitem(last=False)
-
-
 def predict_each(items: list[Item], task: str) -> list[float]:
     """Energies per atom of `items`, one `predict_structure(task=task)` call each (the
     baseline of the benchmark)."""
@@ -243,9 +237,9 @@ def predict_batched(items: list[Item], batch_size: int, task: str) -> list[float
 
 def stage_times(items: list[Item], task: str, batch_size: int) -> dict[str, float]:
     """CPU milliseconds per crystal of each stage of `score_batch` on `items` (no relaxation),
-    for the benchmark's profile: input checks (structure, validity, content hash), CHGNet graph
-    conversion, the batched forward as the scorer runs it and as plain `predict_graph` runs it,
-    the space group, and pickling the results for the pipe."""
+    for the benchmark's profile: input checks (structure, validity, content hash), graph
+    conversion and the batched forward as the scorer runs them and as plain CHGNet does, the
+    space group with each backend, and pickling the results for the pipe."""
     import pickle
 
     import torch
@@ -258,22 +252,26 @@ def stage_times(items: list[Item], task: str, batch_size: int) -> dict[str, floa
     out["checks_validity_hash"] = clock() - start
     start = clock()
     graphs = [model.graph_converter(s) for s in structures]
-    out["graph_conversion"] = clock() - start
+    out["graph_conversion_chgnet"] = clock() - start
+    start = clock()
+    graphs = [_scoring_model().graph_converter(s) for s in structures]
+    out["graph_conversion_as_scorer"] = clock() - start
     start = clock()
     if task == "efs":
-        predict_efs(model, graphs, batch_size)
+        predict_efs(_scoring_model(), graphs, batch_size)
     else:
         with torch.no_grad():
-            model.predict_graph(graphs, task=task, batch_size=batch_size)
+            _scoring_model().predict_graph(graphs, task=task, batch_size=batch_size)
     out["forward_as_scorer"] = clock() - start
     start = clock()
     model.predict_graph(graphs, task=task, batch_size=batch_size)
     out["forward_plain_predict_graph"] = clock() - start
-    _clear_symmetry_cache()
-    start = clock()
-    for structure, result in zip(structures, results, strict=True):
-        _space_group(structure, options.symprec, result)
-    out["space_group"] = clock() - start
+    for backend in ("spglib", "moyopy"):
+        _clear_symmetry_cache()
+        start = clock()
+        for structure in structures:
+            space_group(structure, options.symprec, backend)
+        out[f"space_group_{backend}"] = clock() - start
     per_crystal = {k: round(1000 * v / len(items), 2) for k, v in out.items()}
     scored = score_batch(items[:batch_size], ScoreOptions(include_forces=task != "e"), batch_size)
     start = clock()

@@ -47,12 +47,25 @@ def score(
         str, typer.Option(help="Dataset store for --novelty when scoring in this process.")
     ] = "autoperi-data",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+    symmetry: Annotated[
+        str, typer.Option(help="Space-group search: spglib, moyopy (~10x faster) or none.")
+    ] = "spglib",
 ) -> None:
     """Score crystals: energy per atom (CHGNet), validity, space group, novelty; a table, and
     JSON with --json."""
-    from scorer_svc._cli_score import run_score
+    from scorer_svc._cli_score import parse_reference, run_score
+    from scorer_svc._model import ScoreOptions
+    from scorer_svc._symmetry import BACKENDS
 
-    run_score(files, address, relax, max_relax_steps, fmax, novelty, storage_uri, json_out)
+    if symmetry not in BACKENDS:
+        raise typer.BadParameter(
+            f"unknown symmetry backend {symmetry!r}; use {', '.join(BACKENDS)}"
+        )
+    options = ScoreOptions(
+        relax=relax, max_relax_steps=max_relax_steps, fmax=fmax, include_relaxed_crystal=relax,
+        novelty_reference=parse_reference(novelty) if novelty else None, symmetry=symmetry,
+    )  # fmt: skip
+    run_score(files, address, options, storage_uri, json_out)
 
 
 def bench_score(

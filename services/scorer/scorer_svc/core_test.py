@@ -39,8 +39,10 @@ def test_options_defaults_follow_the_proto():
     options = options_from_proto(scorer_pb2.ScoreOptions())
     assert options == ScoreOptions(fmax=0.1, symprec=0.1, min_valid_distance=0.5)
     assert options.novelty_reference is None and options.max_relax_steps == 0
-    again = options_from_proto(options_to_proto(ScoreOptions(relax=True, fmax=0.05)))
-    assert (again.relax, again.fmax) == (True, 0.05)
+    again = ScoreOptions(relax=True, fmax=0.05, symmetry="moyopy")
+    assert options_from_proto(options_to_proto(again)) == again
+    with pytest.raises(ValueError, match="unknown symmetry backend 'spg'"):
+        ScoreOptions(symmetry="spg")
 
 
 @pytest.mark.parametrize("field", ["fmax", "symprec", "min_valid_distance"])
@@ -76,27 +78,3 @@ def test_pool_replaces_a_worker_that_died(real_crystals):
     finally:
         pool.close()
     assert [r.energy_per_atom for r in results] == pytest.approx(before, abs=1e-6)
-
-
-def test_space_groups_are_cached_by_content_hash_only_when_asked(real_crystals, monkeypatch):
-    from scorer_svc import _worker
-    from scorer_svc._model import Scores
-
-    monkeypatch.setattr(_worker, "_SYMMETRY", type(_worker._SYMMETRY)())
-    monkeypatch.setattr(_worker, "_SYMMETRY_SIZE", 1)
-    first, second = real_crystals[0].to_pymatgen(), real_crystals[-1].to_pymatgen()
-    want = [Scores(index=0), Scores(index=0)]
-    _worker._space_group(first, 0.1, want[0])
-    _worker._space_group(second, 0.1, want[1])
-    assert 0 < want[0].space_group_number != want[1].space_group_number
-    hit, other_precision, no_key = Scores(index=0), Scores(index=0), Scores(index=0)
-    _worker._space_group(first, 0.1, Scores(index=0), "h1")  # stored under h1
-    _worker._space_group(second, 0.1, hit, "h1")  # served from the cache: first's group
-    _worker._space_group(second, 0.01, other_precision, "h1")  # another key: computed
-    _worker._space_group(second, 0.1, no_key)
-    assert (hit.space_group_number, hit.space_group_symbol) == (
-        want[0].space_group_number, want[0].space_group_symbol
-    )  # fmt: skip
-    assert no_key.space_group_number == want[1].space_group_number
-    assert other_precision.space_group_number == want[1].space_group_number  # 0.01 as 0.1
-    assert len(_worker._SYMMETRY) == 1  # bounded: the oldest entry went
