@@ -301,6 +301,11 @@ def cpu_time() -> float:
     return time.process_time()
 
 
+def getenv(name: str) -> str | None:
+    """This worker's value of an environment variable (for tests of the pool's settings)."""
+    return os.environ.get(name)
+
+
 def crash() -> None:
     """Kill this worker the way a native crash would (for tests of the pool's recovery)."""
     os._exit(139)
@@ -313,5 +318,6 @@ HANDLERS = {
     "cpu_time": cpu_time,
     "stage_times": stage_times,
     "reference_efs": reference_efs,
+    "getenv": getenv,
     "crash": crash,
 }

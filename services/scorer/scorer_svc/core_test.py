@@ -78,3 +78,21 @@ def test_pool_replaces_a_worker_that_died(real_crystals):
     finally:
         pool.close()
     assert [r.energy_per_atom for r in results] == pytest.approx(before, abs=1e-6)
+
+
+@pytest.mark.parametrize("tunables", [None, ""], ids=["default", "off"])
+def test_workers_get_the_malloc_settings_and_the_server_keeps_its_own(monkeypatch, tunables):
+    import os
+
+    from scorer_svc import PotentialPool
+    from scorer_svc._pool import WORKER_MALLOC, PoolLimits
+
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    limits = PoolLimits() if tunables is None else PoolLimits(glibc_tunables=tunables)
+    pool = PotentialPool(limits)
+    try:
+        seen, _ = pool.call("getenv", ("GLIBC_TUNABLES",))
+    finally:
+        pool.close()
+    assert seen == (WORKER_MALLOC if tunables is None else None)
+    assert "GLIBC_TUNABLES" not in os.environ
