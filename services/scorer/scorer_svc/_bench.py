@@ -221,13 +221,15 @@ NOTE = (
     " cpu_ms_per_crystal:space_group_*; the cache by content hash is off here, every crystal is"
     " new) on top of CHGNet. The scorer runs CHGNet with its conv layers factorised (each first"
     " linear map applied to the atom and bond tables before the edge gathers; same weights,"
-    " energies within 1e-6 eV/atom of CHGNet's, see max_abs_*); for e under torch.no_grad (the"
+    " energies within 1e-6 eV/atom of CHGNet's, see max_abs_*) on graphs built with numpy"
+    " (equal to CHGNet's); for e under torch.no_grad (the"
     " baseline records an autograd graph it never uses), for efs differentiating once for forces"
     " and stress together (CHGNet: two passes with create_graph). cpu_ms_per_crystal rows profile"
     " one batched call of the 1-worker process (forward_plain_predict_graph: CHGNet's own"
     " path). Per CPU second the speed-up is bounded by (one-by-one CPU per crystal) /"
     " (conversion + forward + extras); per wall second it is multiplied by the cores the machine"
-    " gives the N workers (cores_used = CPU s / wall s)"
+    " gives the N workers (cores_used = CPU s / wall s). All workers, the baseline's included,"
+    " run with the pool's glibc malloc settings (scorer_svc._pool.WORKER_MALLOC)"
 )
 
 
