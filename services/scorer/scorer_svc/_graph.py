@@ -34,9 +34,9 @@ class ArrayGraphConverter(nn.Module):
         )
         n_atoms = len(structure)
         image = np.asarray(image, dtype=np.int64).reshape(-1, 3)
-        first, second, to_bond = pair_bonds(center, neighbor, image)
-        cutoff = self.bond_graph_cutoff
-        angles = angle_list(center, neighbor, distance, (first, second), cutoff)
+        bonds = pair_bonds(center, neighbor, image)
+        first, _, to_bond = bonds
+        angles = angle_list(center, neighbor, distance, bonds, self.bond_graph_cutoff, n_atoms)
         self._check_isolated(n_atoms, center, graph_id)
         edges = np.stack([center, neighbor], axis=1)
         return CrystalGraph(
@@ -119,21 +119,20 @@ def angle_list(
     center: np.ndarray,
     neighbor: np.ndarray,
     distance: np.ndarray,
-    bonds: tuple[np.ndarray, np.ndarray],
+    bonds: tuple[np.ndarray, np.ndarray, np.ndarray],
     cutoff: float,
+    n_atoms: int,
 ) -> np.ndarray:
-    """CHGNet's bond graph (n_angles, 5) from the edges (i, j, length) and their `bonds`
-    (first, second edge of each): [centre atom, bond, its edge out of the centre, other bond,
-    its edge] for each pair of distinct edges out of one atom, both shorter than `cutoff` (the
-    first bond not longer, as CHGNet tests it), in CHGNet's order."""
-    first, second = bonds
+    """CHGNet's bond graph (n_angles, 5) from the edges (i, j, length) of `n_atoms` atoms and
+    their `bonds` (`pair_bonds`: first, second edge of each bond, bond of each edge): [centre
+    atom, bond, its edge out of the centre, other bond, its edge] for each pair of distinct
+    edges out of one atom, both shorter than `cutoff` (the first bond not longer, as CHGNet
+    tests it), in CHGNet's order."""
+    first, second, to_bond = bonds
     if len(center) == 0:
         return np.zeros((0, 5), dtype=np.int64)
-    to_bond = np.empty(len(center), dtype=np.int64)
-    to_bond[first] = to_bond[second] = np.arange(len(first))
     bonds_in = np.flatnonzero(distance[first] <= cutoff)
     halves = np.stack([first[bonds_in], second[bonds_in]], axis=1).reshape(-1)  # both ends
-    n_atoms = int(max(center.max(), neighbor.max())) + 1
     ordered, start, count = _edges_by_centre(center, neighbor, distance < cutoff, n_atoms)
     starts, counts = start[center[halves]], count[center[halves]]
     if counts.sum() == 0:

@@ -67,14 +67,20 @@ def space_group(structure, symprec: float, backend: str) -> tuple[int, str]:
 
 
 def _moyopy(structure, symprec: float) -> tuple[int, str]:
-    import moyopy
-
-    logging.getLogger("moyo").setLevel(logging.ERROR)  # it logs every dropped operation
+    moyopy = _moyopy_module()
     cell = moyopy.Cell(
         structure.lattice.matrix.tolist(), structure.frac_coords.tolist(), structure.atomic_numbers
     )
     number = int(moyopy.MoyoDataset(cell, symprec=symprec).number)
     return number, _symbols()[number]
+
+
+@cache
+def _moyopy_module():
+    import moyopy
+
+    logging.getLogger("moyo").setLevel(logging.ERROR)  # it logs every dropped operation
+    return moyopy
 
 
 @cache

@@ -55,16 +55,14 @@ def score(
     JSON with --json."""
     from scorer_svc._cli_score import parse_reference, run_score
     from scorer_svc._model import ScoreOptions
-    from scorer_svc._symmetry import BACKENDS
 
-    if symmetry not in BACKENDS:
-        raise typer.BadParameter(
-            f"unknown symmetry backend {symmetry!r}; use {', '.join(BACKENDS)}"
-        )
-    options = ScoreOptions(
-        relax=relax, max_relax_steps=max_relax_steps, fmax=fmax, include_relaxed_crystal=relax,
-        novelty_reference=parse_reference(novelty) if novelty else None, symmetry=symmetry,
-    )  # fmt: skip
+    try:
+        options = ScoreOptions(
+            relax=relax, max_relax_steps=max_relax_steps, fmax=fmax, include_relaxed_crystal=relax,
+            novelty_reference=parse_reference(novelty) if novelty else None, symmetry=symmetry,
+        )  # fmt: skip
+    except ValueError as exc:  # the options' own checks (an unknown --symmetry)
+        raise typer.BadParameter(str(exc)) from None
     run_score(files, address, options, storage_uri, json_out)
 
 
