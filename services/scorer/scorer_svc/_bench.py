@@ -1,16 +1,18 @@
 """`autoperi bench score`: the batched scorer against one-by-one CHGNet calls.
 
-For each test split, the first `n` crystals are scored, interleaved in one run, in each of
-`VARIANTS` (energies with spglib's or moyopy's space groups; energies, forces and stress with
-spglib's): (1) one `predict_structure` call per crystal in
-one worker process (the baseline), (2) the scorer (`ScorerCore.score`: batched CHGNet plus
-validity, content hash and space group) on one worker process and (3) on N (default: the CPU
-count, as on a dedicated machine), (4) batched `predict_structure` alone; one torch thread per
-process. Each is timed once after a warm-up on other crystals of the split (so no cache hits),
-in wall seconds and in CPU seconds summed over the worker processes (the fair measure on a
-shared machine); the energies of (2), (3), (4) are compared with (1). A per-stage CPU profile of
-a batched call (`_worker.stage_times`) is added. Results go to `<out>/score.json` and
-`<out>/score.md` with the machine's load."""
+Workloads: the first `n` crystals of each test split and, when given, of a directory of
+generated crystals (the scorer's work in the active-learning loop: mostly low-symmetry cells,
+where the space-group search is cheap). Each is scored in each of `VARIANTS` (energies with
+spglib's, moyopy's or no space groups; energies, forces and stress with spglib's) by (1) one
+`predict_structure` call per crystal in one worker process (the baseline), (2) the scorer
+(`ScorerCore.score`: batched CHGNet plus validity, content hash and space group) on one worker
+process and (3) on N (default: the CPU count, as on a dedicated machine), (4) batched
+`predict_structure` alone; one torch thread per process. Each path is timed in `ROUNDS`
+interleaved rounds after a warm-up on other crystals of the workload (so no cache hits), in
+wall seconds and in CPU seconds summed over the worker processes (the fair measure on a shared
+machine), and reported as medians; the energies of (2), (3), (4) are compared with (1). A
+per-stage CPU profile of a batched call (`_worker.stage_times`) is added. Results go to
+`<out>/score.json` and `<out>/score.md` with the machine's load."""
 
 import json
 import os
@@ -27,8 +29,14 @@ from scorer_svc._model import ScoreOptions
 from scorer_svc._pool import PoolLimits, PotentialPool
 
 _SPLIT_FILES = {"perov_5": "perov_5/test.csv", "mp_20": "mp_20/assembled/test.csv"}
-#: name -> (CHGNet task, symmetry backend of the scorer); "e" and "efs" use the default backend
-VARIANTS = {"e": ("e", "spglib"), "e_moyopy": ("e", "moyopy"), "efs": ("efs", "spglib")}
+#: name -> (CHGNet task, symmetry backend of the scorer); "e" and "efs" use the default backend,
+#: "e_no_symmetry" does what the baseline does (energies; validity and hash besides)
+VARIANTS = {
+    "e": ("e", "spglib"),
+    "e_moyopy": ("e", "moyopy"),
+    "e_no_symmetry": ("e", "none"),
+    "efs": ("efs", "spglib"),
+}
 
 
 def _machine(threads: int) -> dict[str, Any]:
@@ -43,6 +51,19 @@ def _machine(threads: int) -> dict[str, Any]:
         "chgnet": chgnet.__version__,
         "platform": platform.platform(),
     }
+
+
+def load_cif_dir(path: Path, n: int) -> list[Crystal]:
+    """The first `n` crystals xtal reads from the `*.cif` files of `path` (name order), e.g. the
+    output of `autoperi sample`; ValueError when it holds none."""
+    crystals = []
+    for file in sorted(Path(path).glob("*.cif")):
+        crystals += [r.crystal for r in read_records(file) if r.crystal is not None]
+        if len(crystals) >= n:
+            break
+    if not crystals:
+        raise ValueError(f"no readable crystals in {path}/*.cif")
+    return crystals[:n]
 
 
 def load_split(name: str, n: int) -> list[Crystal]:
@@ -78,6 +99,9 @@ def _items(crystals: list[Crystal]) -> list:
     return [(c.lattice.copy(), c.atomic_numbers.copy(), c.frac_coords.copy()) for c in crystals]
 
 
+ROUNDS = 3  # every path timed once a round, the rounds interleaved; medians reported
+
+
 def _bench_task(
     cores: dict[str, ScorerCore],
     crystals: list[Crystal],
@@ -85,9 +109,10 @@ def _bench_task(
     variant: str,
     size: int,
 ) -> dict[str, Any]:
-    """Every way for one of `VARIANTS` on the same crystals, interleaved in one run: one-by-one
-    calls and batched CHGNet alone in the 1-worker pool, the scorer on 1 and on N workers.
-    Speed-ups are against the one-by-one calls."""
+    """Every way for one of `VARIANTS` on the same crystals, in `ROUNDS` interleaved rounds:
+    one-by-one calls and batched CHGNet alone in the 1-worker pool, the scorer on 1 and on N
+    workers. Throughputs are medians over the rounds; speed-ups are medians of the ratios to
+    the one-by-one calls of the same round (the machine's load drifts between rounds)."""
     task, symmetry = VARIANTS[variant]
     efs = task == "efs"
     options = ScoreOptions(include_forces=efs, include_stress=efs, symmetry=symmetry)
@@ -96,37 +121,48 @@ def _bench_task(
     one.call("predict_batched", (_items(warm[:8]), size, task))  # cache hits in timed runs
     for core in cores.values():
         _scored(core, warm[: size * core.pool.limits.workers], options)
-    items, n, row = _items(crystals), len(crystals), {}
-    (single, _), w_single, c_single = _timed(one, lambda: one.call("predict_each", (items, task)))
-    reference = one.call("reference_efs", (items,))[0] if task == "efs" else None
+    items, n = _items(crystals), len(crystals)
+    paths = {"one_by_one": (one, lambda: one.call("predict_each", (items, task)))}
     for name, core in cores.items():
-        run = lambda c=core: _scored(c, crystals, options)  # noqa: E731
-        results, wall, cpu = _timed(core.pool, run)
+        paths[f"scorer_{name}"] = (core.pool, lambda c=core: _scored(c, crystals, options))
+    paths["batched_chgnet_only"] = (one, lambda: one.call("predict_batched", (items, size, task)))
+    times = {key: [] for key in paths}  # (wall s, CPU s) per round
+    outputs = {}
+    for _ in range(ROUNDS):
+        for key, (pool, run) in paths.items():
+            outputs[key], wall, cpu = _timed(pool, run)
+            times[key].append((wall, cpu))
+    row = _throughputs(times, n)
+    single = np.array(outputs["one_by_one"][0])
+    reference = one.call("reference_efs", (items,))[0] if efs else None
+    for name in cores:
+        results = outputs[f"scorer_{name}"]
         energies = np.array([r.energy_per_atom for r in results], dtype=float)
-        row[f"scorer_{name}_per_s_wall"] = round(n / wall, 2)
-        row[f"scorer_{name}_per_cpu_s"] = round(n / cpu, 2)
-        row[f"speedup_scorer_{name}_vs_one_by_one_wall"] = round(w_single / wall, 2)
-        row[f"speedup_scorer_{name}_vs_one_by_one_cpu"] = round(c_single / cpu, 2)
-        row[f"cores_used_scorer_{name}"] = round(cpu / wall, 2)  # CPU s per wall s obtained
-        row[f"max_abs_energy_diff_scorer_{name}"] = float(
-            np.nanmax(np.abs(energies - np.array(single)))
-        )
+        row[f"max_abs_energy_diff_scorer_{name}"] = float(np.nanmax(np.abs(energies - single)))
         row[f"errors_scorer_{name}"] = sum(r.error is not None for r in results)
         if reference is not None:
             row |= _force_stress_diffs(name, results, reference)
-    (raw, _), w_raw, c_raw = _timed(one, lambda: one.call("predict_batched", (items, size, task)))
-    row |= {
-        "one_by_one_per_s_wall": round(n / w_single, 2),
-        "one_by_one_per_cpu_s": round(n / c_single, 2),
-        "cores_used_one_by_one": round(c_single / w_single, 2),
-        "batched_chgnet_only_per_s_wall": round(n / w_raw, 2),
-        "batched_chgnet_only_per_cpu_s": round(n / c_raw, 2),
-        "speedup_batched_chgnet_vs_one_by_one_cpu": round(c_single / c_raw, 2),
-        "max_abs_energy_diff_batched_chgnet": float(np.max(np.abs(np.subtract(raw, single)))),
-    }
+    raw = np.array(outputs["batched_chgnet_only"][0])
+    row["max_abs_energy_diff_batched_chgnet"] = float(np.max(np.abs(raw - single)))
     stages, _ = one.call("stage_times", (items, task, size))
     row |= {f"cpu_ms_per_crystal:{k}": v for k, v in stages.items()}
     return dict(sorted(row.items()))
+
+
+def _throughputs(times: dict[str, list[tuple[float, float]]], n: int) -> dict[str, float]:
+    """Per path: crystals per wall and per CPU second and cores used (medians over rounds);
+    for the others, speed-ups over "one_by_one" (medians of the per-round ratios)."""
+    base = np.array(times["one_by_one"])  # (rounds, 2)
+    row: dict[str, float] = {}
+    for key, values in times.items():
+        wall, cpu = np.array(values).T
+        row[f"{key}_per_s_wall"] = round(float(np.median(n / wall)), 2)
+        row[f"{key}_per_cpu_s"] = round(float(np.median(n / cpu)), 2)
+        row[f"cores_used_{key}"] = round(float(np.median(cpu / wall)), 2)  # CPU s per wall s
+        if key != "one_by_one":
+            row[f"speedup_{key}_vs_one_by_one_wall"] = round(float(np.median(base[:, 0] / wall)), 2)
+            row[f"speedup_{key}_vs_one_by_one_cpu"] = round(float(np.median(base[:, 1] / cpu)), 2)
+    return row
 
 
 def _force_stress_diffs(name: str, results: list, reference: list) -> dict[str, float]:
@@ -173,22 +209,32 @@ def _cores(workers: int, n: int, size: int) -> dict[str, ScorerCore]:
 
 
 def bench_score(
-    out: Path, n: int, splits: list[str], batch_size: int = 16, workers: int | None = None
+    out: Path,
+    n: int,
+    splits: list[str],
+    batch_size: int = 16,
+    workers: int | None = None,
+    samples: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark on `splits` (e.g. ["perov_5", "mp_20"]) with the scorer on 1 and on
-    `workers` (default: the CPU count) worker processes, and write the reports."""
+    """Run the benchmark on `splits` (e.g. ["perov_5", "mp_20"]) and, when given, on the CIF
+    files in `samples` (a row named after the directory), with the scorer on 1 and on `workers`
+    (default: the CPU count) worker processes, and write the reports."""
     workers = workers or os.cpu_count() or 1
     load_before = round(os.getloadavg()[0], 2)
+    wanted = n + batch_size * workers  # the crystals after the first n warm the workers up
+    workloads = {name: load_split(name, wanted) for name in splits}
+    if samples is not None:
+        workloads[Path(samples).name] = load_cif_dir(samples, wanted)
     cores = _cores(workers, n, batch_size)
     try:
         start = time.perf_counter()
         for core in cores.values():
             core.pool.warm()
         t_load = time.perf_counter() - start
-        rows = {}
-        for name in splits:  # the crystals after the first n warm the workers up
-            crystals = load_split(name, n + batch_size * workers)
-            rows[name] = _bench_split(cores, crystals[:n], crystals[n:], batch_size)
+        rows = {
+            name: _bench_split(cores, crystals[:n], crystals[n:], batch_size)
+            for name, crystals in workloads.items()
+        }
     finally:
         for core in cores.values():
             core.close()
@@ -196,10 +242,12 @@ def bench_score(
         "what": "structures per second: batched scorer (1 and N worker processes) vs one"
         " predict_structure call each in one process",
         "task": "e (energy only, the default ScoreOptions: spglib space groups), e_moyopy"
-        " (energy only, symmetry_backend moyopy) and efs (include_forces and include_stress),"
-        " CHGNet 0.3.0, CPU, one torch thread per process; each path timed"
-        " once after a warm-up, interleaved in one run on the same crystals; wall seconds and"
-        " CPU seconds summed over the worker processes used (the machine is shared)",
+        " (energy only, symmetry_backend moyopy), e_no_symmetry (energy only, symmetry_backend"
+        " none: the baseline's work) and efs (include_forces and include_stress),"
+        " CHGNet 0.3.0, CPU, one torch thread per process; each path timed in"
+        f" {ROUNDS} interleaved rounds after a warm-up, on the same crystals; wall seconds and"
+        " CPU seconds summed over the worker processes used (the machine is shared); medians"
+        " over the rounds, speed-ups as medians of the per-round ratios",
         "batch_size": batch_size,
         "workers": workers,
         "workers_start_s": round(t_load, 2),
@@ -217,12 +265,14 @@ def bench_score(
 
 NOTE = (
     "the scorer does more per crystal than the baseline: validity, content hash and the space"
-    " group (spglib's symmetry search, or moyopy's in e_moyopy; see"
+    " group (spglib's symmetry search on the cell pymatgen's SpacegroupAnalyzer builds, or"
+    " moyopy's in e_moyopy; see"
     " cpu_ms_per_crystal:space_group_*; the cache by content hash is off here, every crystal is"
     " new) on top of CHGNet. The scorer runs CHGNet with its conv layers factorised (each first"
     " linear map applied to the atom and bond tables before the edge gathers; same weights,"
     " energies within 1e-6 eV/atom of CHGNet's, see max_abs_*) on graphs built with numpy"
-    " (equal to CHGNet's); for e under torch.no_grad (the"
+    " (equal to CHGNet's), in forwards of at most 4,000 edges (scorer_svc._graph.FORWARD_EDGES);"
+    " for e under torch.no_grad (the"
     " baseline records an autograd graph it never uses), for efs differentiating once for forces"
     " and stress together (CHGNet: two passes with create_graph). cpu_ms_per_crystal rows profile"
     " one batched call of the 1-worker process (forward_plain_predict_graph: CHGNet's own"

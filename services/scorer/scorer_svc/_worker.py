@@ -29,7 +29,7 @@ import numpy as np
 
 from scorer_svc._efs import predict_efs
 from scorer_svc._factorised import factorised
-from scorer_svc._graph import ArrayGraphConverter
+from scorer_svc._graph import FORWARD_EDGES, ArrayGraphConverter, edge_groups
 from scorer_svc._model import Item, Problem, ScoreOptions, Scores
 from scorer_svc._symmetry import SymmetryCache, space_group
 
@@ -188,13 +188,23 @@ def _chgnet(model, structures: list, task: str, batch_size: int) -> list[dict]:
     under `torch.no_grad` (CHGNet differentiates only for forces and stress, and recording the
     graph costs ~20% of an energy-only forward on a CPU); task "efs" in one backward pass
     (`_efs.predict_efs`)."""
+    graphs = [model.graph_converter(s) for s in structures]
+    if task == "efs":
+        return predict_efs(model, graphs, batch_size)
+    return predict_energy(model, graphs, task, batch_size)
+
+
+def predict_energy(model, graphs: list, task: str, batch_size: int) -> list[dict]:
+    """`model.predict_graph(task=task)` of `graphs` without autograd, in forwards of at most
+    `batch_size` graphs and `_graph.FORWARD_EDGES` edges; one dict per graph."""
     import torch
 
-    if task == "efs":
-        return predict_efs(model, [model.graph_converter(s) for s in structures], batch_size)
+    out: list[dict] = []
     with torch.no_grad():
-        preds = model.predict_structure(structures, task=task, batch_size=batch_size)
-    return [preds] if isinstance(preds, dict) else preds
+        for group in edge_groups(graphs, FORWARD_EDGES, batch_size):
+            preds = model.predict_graph(group, task=task, batch_size=len(group))
+            out.extend([preds] if isinstance(preds, dict) else preds)
+    return out
 
 
 def _predict_one(model, structure, result: Scores, task: str):
@@ -242,8 +252,6 @@ def stage_times(items: list[Item], task: str, batch_size: int) -> dict[str, floa
     space group with each backend, and pickling the results for the pipe."""
     import pickle
 
-    import torch
-
     model, options = _model(), ScoreOptions()
     clock, out = time.process_time, {}
     start = clock()
@@ -260,14 +268,12 @@ def stage_times(items: list[Item], task: str, batch_size: int) -> dict[str, floa
     if task == "efs":
         predict_efs(_scoring_model(), graphs, batch_size)
     else:
-        with torch.no_grad():
-            _scoring_model().predict_graph(graphs, task=task, batch_size=batch_size)
+        predict_energy(_scoring_model(), graphs, task, batch_size)
     out["forward_as_scorer"] = clock() - start
     start = clock()
     model.predict_graph(graphs, task=task, batch_size=batch_size)
     out["forward_plain_predict_graph"] = clock() - start
     for backend in ("spglib", "moyopy"):
-        _clear_symmetry_cache()
         start = clock()
         for structure in structures:
             space_group(structure, options.symprec, backend)
@@ -278,15 +284,6 @@ def stage_times(items: list[Item], task: str, batch_size: int) -> dict[str, floa
     pickle.loads(pickle.dumps(scored))
     per_crystal["pickle_results"] = round(1000 * (clock() - start) / len(scored), 3)
     return per_crystal
-
-
-def _clear_symmetry_cache() -> None:
-    """Empty pymatgen's cache of spglib results (32 cells), so a profile times the search."""
-    from pymatgen.symmetry import analyzer
-
-    cached = getattr(analyzer, "_get_symmetry_dataset", None)
-    if hasattr(cached, "cache_clear"):
-        cached.cache_clear()
 
 
 def reference_efs(items: list[Item]) -> list[tuple[float, np.ndarray, np.ndarray]]:

@@ -74,6 +74,14 @@ def bench_score(
     workers: Annotated[
         int | None, typer.Option(min=1, help="Scorer worker processes (default: CPU count).")
     ] = None,
+    samples: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            help="A directory of CIF files (e.g. from `autoperi sample`): one more workload.",
+        ),
+    ] = None,
 ) -> None:
     """Batched scorer vs one-by-one CHGNet calls on the same crystals -> score.json / score.md."""
     from rich.console import Console
@@ -81,7 +89,11 @@ def bench_score(
     from scorer_svc._bench import bench_score as run
 
     names = [s.strip() for s in splits.split(",")]
-    Console().print_json(data=run(out, n, names, batch_size, workers))
+    try:
+        result = run(out, n, names, batch_size, workers, samples)
+    except ValueError as exc:  # an unknown split, a directory without crystals
+        raise typer.BadParameter(str(exc)) from None
+    Console().print_json(data=result)
 
 
 COMMANDS = {"score": score}

@@ -8,6 +8,8 @@ from torch import nn
 from scorer_svc._bench import load_split
 from scorer_svc._efs import predict_efs
 from scorer_svc._factorised import _GatedProjection, factorised
+from scorer_svc._graph import edge_groups
+from scorer_svc._worker import predict_energy
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +32,26 @@ def test_energies_match_chgnet(chgnet_model, fast, graphs):
     e_ours = np.array([float(p["e"]) for p in ours])
     np.testing.assert_allclose(e_ours, e_theirs, atol=1e-5, rtol=0)
     assert np.ptp(e_theirs) > 1.0  # the crystals differ: a constant output would fail above
+
+
+def test_edge_groups_keep_order_and_limits(graphs):
+    sizes = [len(g.atom_graph) for g in graphs]
+    limit = int(np.median(sizes)) * 2
+    runs = edge_groups(graphs, limit, max_graphs=3)
+    assert [g for run in runs for g in run] == graphs
+    for run in runs:
+        edges = sum(len(g.atom_graph) for g in run)
+        assert 1 <= len(run) <= 3 and (edges <= limit or len(run) == 1)
+    assert any(
+        len(run) == 1 and len(run[0].atom_graph) > limit for run in edge_groups(graphs, 1, 8)
+    )
+    assert len(edge_groups(graphs, 10**9, 8)) == 3
+
+
+def test_energies_do_not_depend_on_the_forward_groups(fast, graphs):
+    grouped = [float(p["e"]) for p in predict_energy(fast, graphs, "e", batch_size=16)]
+    single = [float(p["e"]) for p in predict_energy(fast, graphs, "e", batch_size=1)]
+    np.testing.assert_allclose(grouped, single, atol=2e-6, rtol=0)
 
 
 @pytest.mark.parametrize("factorise", [False, True], ids=["chgnet", "factorised"])

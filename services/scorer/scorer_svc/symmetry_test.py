@@ -1,5 +1,6 @@
 """Space-group backends against pymatgen's spglib analyzer, and the worker's symmetry cache."""
 
+import numpy as np
 import pytest
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
@@ -13,11 +14,19 @@ def structures(data_dir):
     return [c.to_pymatgen() for c in load_split("perov_5", 40) + load_split("mp_20", 80)]
 
 
-def test_spglib_backend_is_pymatgens_analyzer(structures):
-    for structure in structures[::4]:
-        analyzer = SpacegroupAnalyzer(structure, symprec=0.1)
+@pytest.mark.parametrize("symprec", [0.1, 0.01])
+def test_spglib_backend_is_pymatgens_analyzer(structures, symprec):
+    rng = np.random.default_rng(0)
+    noisy = [s.copy() for s in structures[::3]]
+    for structure in noisy:  # displacements near the tolerance: the groups of generated cells
+        structure.perturb(symprec, min_distance=0.0, seed=int(rng.integers(2**31)))
+    groups = set()
+    for structure in structures + noisy:
+        analyzer = SpacegroupAnalyzer(structure, symprec=symprec)
         want = (analyzer.get_space_group_number(), analyzer.get_space_group_symbol())
-        assert space_group(structure, 0.1, "spglib") == want
+        assert space_group(structure, symprec, "spglib") == want
+        groups.add(want[0])
+    assert 1 in groups and len(groups) >= 10
 
 
 def test_moyopy_agrees_with_spglib_on_nearly_all(structures):
