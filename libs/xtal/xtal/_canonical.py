@@ -20,7 +20,7 @@ can still flip a number that lies within the noise of a rounding boundary. The b
 with fractional part 1 - phi = 0.381966...) are far from exact rationals with small
 denominators (1/2, 1/3, 1/8, 1/12, ...: binary quanta make 2^17 x an integer or a fraction with
 an odd denominator) and, unlike round-to-nearest (v1), from float32 values: a generator's float32
-coordinates put 2^17 x exactly on k + 1/2 for ~1 in 128 coordinates, and v1 hashes of 5 % of 400
+coordinates put 2^17 x exactly on k + 1/2 for up to 1 in 128 of them, and v1 hashes of 5 % of 400
 generated MP-20 crystals changed under a pymatgen change of cell.
 """
 
