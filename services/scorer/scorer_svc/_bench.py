@@ -14,15 +14,17 @@ machine), and reported as medians; the energies of (2), (3), (4) are compared wi
 per-stage CPU profile of a batched call (`_worker.stage_times`) is added. Results go to
 `<out>/score.json` and `<out>/score.md` with the machine's load."""
 
+import itertools
 import json
 import os
 import platform
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from xtal import Crystal, read_records
+from xtal import Crystal, Record, read_records
 
 from scorer_svc._core import CoreLimits, ScorerCore
 from scorer_svc._model import ScoreOptions
@@ -53,17 +55,19 @@ def _machine(threads: int) -> dict[str, Any]:
     }
 
 
+def _first_crystals(records: Iterable[Record], n: int) -> list[Crystal]:
+    """The crystals of the first `n` readable `records` (reading stops there)."""
+    return list(itertools.islice((r.crystal for r in records if r.crystal is not None), n))
+
+
 def load_cif_dir(path: Path, n: int) -> list[Crystal]:
     """The first `n` crystals xtal reads from the `*.cif` files of `path` (name order), e.g. the
     output of `autoperi sample`; ValueError when it holds none."""
-    crystals = []
-    for file in sorted(Path(path).glob("*.cif")):
-        crystals += [r.crystal for r in read_records(file) if r.crystal is not None]
-        if len(crystals) >= n:
-            break
+    files = sorted(Path(path).glob("*.cif"))
+    crystals = _first_crystals(itertools.chain.from_iterable(map(read_records, files)), n)
     if not crystals:
         raise ValueError(f"no readable crystals in {path}/*.cif")
-    return crystals[:n]
+    return crystals
 
 
 def load_split(name: str, n: int) -> list[Crystal]:
@@ -71,13 +75,7 @@ def load_split(name: str, n: int) -> list[Crystal]:
     if name not in _SPLIT_FILES:
         raise ValueError(f"unknown split {name!r}; use one of {sorted(_SPLIT_FILES)}")
     root = Path(os.environ.get("AUTOPERI_DATA_DIR", "../shared/datasets"))
-    crystals = []
-    for record in read_records(root / _SPLIT_FILES[name]):
-        if record.crystal is not None:
-            crystals.append(record.crystal)
-        if len(crystals) == n:
-            break
-    return crystals
+    return _first_crystals(read_records(root / _SPLIT_FILES[name]), n)
 
 
 def _timed(pool: PotentialPool, fn) -> tuple[Any, float, float]:
@@ -266,20 +264,19 @@ def bench_score(
 NOTE = (
     "the scorer does more per crystal than the baseline: validity, content hash and the space"
     " group (spglib's symmetry search on the cell pymatgen's SpacegroupAnalyzer builds, or"
-    " moyopy's in e_moyopy; see"
-    " cpu_ms_per_crystal:space_group_*; the cache by content hash is off here, every crystal is"
-    " new) on top of CHGNet. The scorer runs CHGNet with its conv layers factorised (each first"
-    " linear map applied to the atom and bond tables before the edge gathers; same weights,"
-    " energies within 1e-6 eV/atom of CHGNet's, see max_abs_*) on graphs built with numpy"
-    " (equal to CHGNet's), in forwards of at most 4,000 edges (scorer_svc._graph.FORWARD_EDGES);"
-    " for e under torch.no_grad (the"
-    " baseline records an autograd graph it never uses), for efs differentiating once for forces"
-    " and stress together (CHGNet: two passes with create_graph). cpu_ms_per_crystal rows profile"
-    " one batched call of the 1-worker process (forward_plain_predict_graph: CHGNet's own"
-    " path). Per CPU second the speed-up is bounded by (one-by-one CPU per crystal) /"
-    " (conversion + forward + extras); per wall second it is multiplied by the cores the machine"
-    " gives the N workers (cores_used = CPU s / wall s). All workers, the baseline's included,"
-    " run with the pool's glibc malloc settings (scorer_svc._pool.WORKER_MALLOC)"
+    " moyopy's in e_moyopy; see cpu_ms_per_crystal:space_group_*; the cache by content hash is"
+    " off here, every crystal is new) on top of CHGNet. The scorer runs CHGNet with its conv"
+    " layers factorised (each first linear map applied to the atom and bond tables before the"
+    " edge gathers; same weights, energies within 1e-6 eV/atom of CHGNet's, see max_abs_*) on"
+    " graphs built with numpy (equal to CHGNet's), in forwards of at most 4,000 edges"
+    " (scorer_svc._graph.FORWARD_EDGES); for e under torch.no_grad (the baseline records an"
+    " autograd graph it never uses), for efs differentiating once for forces and stress together"
+    " (CHGNet: two passes with create_graph). cpu_ms_per_crystal rows profile one batched call"
+    " of the 1-worker process (forward_plain_predict_graph: CHGNet's own path). Per CPU second"
+    " the speed-up is bounded by (one-by-one CPU per crystal) / (conversion + forward + extras);"
+    " per wall second it is multiplied by the cores the machine gives the N workers (cores_used"
+    " = CPU s / wall s). All workers, the baseline's included, run with the pool's glibc malloc"
+    " settings (scorer_svc._pool.WORKER_MALLOC)"
 )
 
 

@@ -20,13 +20,11 @@ from scorer_svc._graph import FORWARD_EDGES, edge_groups
 _EV_PER_A3_IN_GPA = 160.21766208  # CHGNet's conversion of stress
 
 
-def predict_efs(
-    model, graphs: Sequence, batch_size: int, max_edges: int = FORWARD_EDGES
-) -> list[dict[str, np.ndarray]]:
-    """[{"e": (), "f": (n, 3), "s": (3, 3)}] of CHGNet CrystalGraphs, forwards of at most
-    `batch_size` graphs and `max_edges` edges (`_graph.edge_groups`)."""
+def predict_efs(model, graphs: Sequence, batch_size: int) -> list[dict[str, np.ndarray]]:
+    """[{"e": (), "f": (n, 3), "s": (3, 3)}] of CHGNet CrystalGraphs, in forwards of at most
+    `batch_size` graphs and `_graph.FORWARD_EDGES` edges."""
     out: list[dict[str, np.ndarray]] = []
-    for group in edge_groups(list(graphs), max_edges, batch_size):
+    for group in edge_groups(list(graphs), FORWARD_EDGES, batch_size):
         out.extend(_batch(model, group))
     return out
 

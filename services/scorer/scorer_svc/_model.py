@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scorer_svc._symmetry import BACKENDS
+from scorer_svc._symmetry import check_backend
 
 DEFAULT_RELAX_STEPS = 500
 DEFAULT_FMAX = 0.1  # eV/Angstrom
@@ -43,8 +43,7 @@ class ScoreOptions:
     symmetry: str = "spglib"  # or "moyopy" or "none"
 
     def __post_init__(self) -> None:
-        if self.symmetry not in BACKENDS:
-            raise ValueError(f"unknown symmetry backend {self.symmetry!r}; use one of {BACKENDS}")
+        check_backend(self.symmetry)
 
 
 @dataclass(frozen=True)

@@ -48,11 +48,16 @@ class SymmetryCache:
         return found
 
 
+def check_backend(backend: str) -> None:
+    """ValueError naming the choices unless `backend` is one of `BACKENDS`."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown symmetry backend {backend!r}; use one of {BACKENDS}")
+
+
 def space_group(structure, symprec: float, backend: str) -> tuple[int, str]:
     """(international number, short symbol) of a pymatgen Structure; (0, "") when the search
     fails or `backend` is "none". ValueError for an unknown backend."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown symmetry backend {backend!r}; use one of {BACKENDS}")
+    check_backend(backend)
     if backend == "none":
         return 0, ""
     try:
