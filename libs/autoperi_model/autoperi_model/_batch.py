@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from periodic import SymmetryTable
 from torch import Tensor
 
 
@@ -22,6 +23,7 @@ class CrystalBatch:
     atomic_numbers: Tensor  # (N,) atomic numbers, int64
     batch: Tensor  # (N,) crystal index of each atom, int64
     num_atoms: Tensor  # (B,) atoms per crystal, int64
+    symmetry: SymmetryTable | None = None  # space-group operations (symmetric flows only)
 
     @property
     def num_crystals(self) -> int:
@@ -33,7 +35,11 @@ class CrystalBatch:
 
     def to(self, dtype: torch.dtype) -> CrystalBatch:
         """A copy with the float fields cast to `dtype`."""
-        return self.replace(lattice=self.lattice.to(dtype), frac_coords=self.frac_coords.to(dtype))
+        return self.replace(
+            lattice=self.lattice.to(dtype),
+            frac_coords=self.frac_coords.to(dtype),
+            symmetry=None if self.symmetry is None else self.symmetry.to(dtype),
+        )
 
     @staticmethod
     def from_arrays(

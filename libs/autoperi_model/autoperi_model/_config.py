@@ -34,6 +34,11 @@ class FlowConfig(_Strict):
     lattice_weight: float = Field(1.0, ge=0)
     lattice_base_std: float = Field(0.1, ge=0, description="Std of the symmetric base matrix B.")
     type_weight: float = Field(1.0, ge=0, description="Weight of the atom-type loss (task dng).")
+    symmetric: bool = Field(
+        False,
+        description="Task csp: generate inside each crystal's space group (Wyckoff free "
+        "parameters, invariant lattice); sampling then needs templates.",
+    )
     deform_std: float = Field(
         0.1, gt=0, description="Task lattice: std of the symmetric log-deformation A."
     )

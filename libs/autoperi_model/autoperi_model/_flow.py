@@ -14,6 +14,7 @@ from autoperi_model._config import Config
 from autoperi_model._fields import LatticeFlow, TorusFlow
 from autoperi_model._lattice import LatticeRestoreFlow
 from autoperi_model._model import GenerativeModel
+from autoperi_model._symmetric import SymmetricLatticeFlow, SymmetricTorusFlow
 from autoperi_model._types import MaskedTypeFlow
 
 Sampler = Literal["euler", "heun", "ddpm"]
@@ -118,7 +119,14 @@ def build_model(config: Config, volume_per_atom: float) -> GenerativeModel:
         )
         processes, weights = {restore.key: restore}, {restore.key: 1.0}
         return FlowModel(Backbone(config.backbone), processes, weights, config.physics)
-    torus, lattice = TorusFlow(), LatticeFlow(volume_per_atom, config.flow.lattice_base_std)
+    if config.flow.symmetric:
+        if config.task != "csp":
+            raise ValueError(f"flow.symmetric needs task: csp, not {config.task}")
+        torus = SymmetricTorusFlow()
+        lattice = SymmetricLatticeFlow(volume_per_atom, config.flow.lattice_base_std)
+    else:
+        torus = TorusFlow()
+        lattice = LatticeFlow(volume_per_atom, config.flow.lattice_base_std)
     processes = {torus.key: torus, lattice.key: lattice}
     weights = {torus.key: 1.0, lattice.key: config.flow.lattice_weight}
     if config.task == "dng":

@@ -1,5 +1,6 @@
 """Pure, batched periodic geometry in torch: lattices, the flat torus, symmetric matrix functions,
-the GemsDiff Lie-algebra basis and periodic radius / kNN graphs. Imports only torch and numpy.
+the GemsDiff Lie-algebra basis, periodic radius / kNN graphs and space-group projections.
+Imports only torch and numpy.
 """
 
 from periodic import keys
@@ -26,6 +27,19 @@ from periodic._lie import (
 from periodic._order import lexsort, sort_edges
 from periodic._radius import NeighborList, PeriodicGraph, edge_vectors, neighbor_list, radius_graph
 from periodic._symmat import polar_decomposition, polar_log_stretch, sym_expm, sym_logm
+from periodic._symmetry import (
+    SymmetryTable,
+    cartesian_operations,
+    expand_orbits,
+    fixed_part,
+    free_parameters,
+    from_free_parameters,
+    invariant_cell,
+    symmetric_stretch,
+    symmetrize_lattice,
+    symmetrize_lattice_field,
+    symmetrize_vectors,
+)
 from periodic._torus import torus_expmap, torus_logmap, wrap, wrap_delta
 
 __all__ = [
@@ -36,11 +50,18 @@ __all__ = [
     "BatchLayout",
     "NeighborList",
     "PeriodicGraph",
+    "SymmetryTable",
     "batch_layout",
     "cart_to_frac",
+    "cartesian_operations",
     "cell_heights",
     "edge_vectors",
+    "expand_orbits",
+    "fixed_part",
     "frac_to_cart",
+    "free_parameters",
+    "from_free_parameters",
+    "invariant_cell",
     "keys",
     "knn_graph",
     "lattice_to_params",
@@ -57,6 +78,10 @@ __all__ = [
     "sort_edges",
     "sym_expm",
     "sym_logm",
+    "symmetric_stretch",
+    "symmetrize_lattice",
+    "symmetrize_lattice_field",
+    "symmetrize_vectors",
     "torus_expmap",
     "torus_logmap",
     "volume",

@@ -12,6 +12,7 @@ from xtal._elements import atomic_number, element_symbol
 from xtal._errors import ERROR_CODES, CrystalError
 from xtal._readers import Record, read_records
 from xtal._summary import LoadStats, RecordSummary, load_split_stats, summarize_records
+from xtal._symmetry import SiteSymmetry, SymmetryError, idealize, site_symmetry
 from xtal._validate import ValidationLimits
 
 __all__ = [
@@ -22,10 +23,14 @@ __all__ = [
     "Provenance",
     "Record",
     "RecordSummary",
+    "SiteSymmetry",
+    "SymmetryError",
     "ValidationLimits",
     "atomic_number",
     "element_symbol",
+    "idealize",
     "load_split_stats",
     "read_records",
+    "site_symmetry",
     "summarize_records",
 ]
