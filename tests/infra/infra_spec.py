@@ -120,3 +120,32 @@ def _glob_regex(pattern: str) -> re.Pattern:
 def read_dockerignore(path: Path) -> list[str]:
     lines = (line.strip() for line in path.read_text().splitlines())
     return [line for line in lines if line and not line.startswith("#")]
+
+
+K8S = INFRA / "k8s"
+
+
+def k8s_documents(name: str) -> list[dict]:
+    """The objects of one manifest file under infra/k8s."""
+    import yaml
+
+    return [d for d in yaml.safe_load_all((K8S / name).read_text()) if d]
+
+
+def k8s_manifests() -> dict[str, list[dict]]:
+    """Every manifest file: the kustomization's resources and the on-demand loop Job."""
+    import yaml
+
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    names = [*kustomization["resources"], "loop-job.yaml"]
+    return {name: k8s_documents(name) for name in names}
+
+
+def k8s_objects() -> list[dict]:
+    return [d for docs in k8s_manifests().values() for d in docs]
+
+
+def k8s_object(kind: str, name: str) -> dict:
+    found = [d for d in k8s_objects() if d["kind"] == kind and d["metadata"].get("name") == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} objects"
+    return found[0]
