@@ -179,10 +179,15 @@ class FeatureStoreCore:
         """The commit's crystals in the stable order of their content hashes."""
         repo = repo_name(request.dataset)
         tree = self.versions.tree(repo, request.commit, CRYSTALS_PREFIX)
+        blobs = getattr(self.versions, "objects", None)  # an embedded store's blobs: read directly
         crystals = []
         for key in sorted(tree):
-            message = crystal_pb2.Crystal.FromString(self.objects.get_blob(tree[key].sha256))
-            crystals.append(from_proto(message))
+            data = (
+                blobs.get_blob(tree[key].sha256)
+                if blobs is not None
+                else self.versions.read(repo, request.commit, key)  # lakeFS
+            )
+            crystals.append(from_proto(crystal_pb2.Crystal.FromString(data)))
         return crystals
 
     # -- state ----------------------------------------------------------------------------------

@@ -28,10 +28,10 @@ class FeatureStoreDeps:
 
     @classmethod
     def from_settings(cls, settings: FeatureStoreSettings) -> "FeatureStoreDeps":
-        """Open the stores named by `settings.storage_uri`."""
-        return cls(
-            open_object_store(settings.storage_uri), open_version_store(settings.storage_uri)
-        )
+        """Open the stores named by `settings.storage_uri` (features) and `settings.versions_uri`
+        (datasets; default: the same location)."""
+        versions = settings.versions_uri or settings.storage_uri
+        return cls(open_object_store(settings.storage_uri), open_version_store(versions))
 
 
 def create_server(settings: FeatureStoreSettings, deps: FeatureStoreDeps) -> ServiceServer:

@@ -13,5 +13,8 @@ class FeatureStoreSettings(ServiceSettings):
     storage_uri: str = Field(
         "autoperi-data", description="object store URI or directory (file:///..., s3://...)"
     )
+    versions_uri: str = Field(
+        "", description="dataset version store (lakefs://..., a directory, s3://); '': storage_uri"
+    )
     max_concurrent_builds: int = Field(1, gt=0, description="feature units built at once")
     build_lease_s: float = Field(1800.0, gt=0, description="a builder's lease on a unit")

@@ -227,6 +227,7 @@ class TrainerCore:
                 loop_config,
                 self.settings.ray_storage_path,
                 control,
+                self.settings.worker_resources(),
             )
             trainer.fit()
             return ("ok", "")

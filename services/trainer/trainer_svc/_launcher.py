@@ -1,5 +1,6 @@
 """The launcher: a run plan -> a Ray Train `TorchTrainer` fit (blocking), nothing else."""
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,17 @@ from trainer_svc._worker import train_loop_per_worker
 
 
 def build_trainer(
-    run_id: str, plan: RunPlan, loop_config: dict[str, Any], storage_path: str, control: Any
+    run_id: str,
+    plan: RunPlan,
+    loop_config: dict[str, Any],
+    storage_path: str,
+    control: Any,
+    custom_resources: Mapping[str, float] | None = None,
 ) -> TorchTrainer:
     """The TorchTrainer of a run: `plan.num_workers` workers (gloo; a GPU each with use_gpu),
-    restarted from the last checkpoint up to `plan.max_failures` times."""
-    resources: dict[str, float] = {"CPU": plan.cpus_per_worker}
+    each also reserving `custom_resources` (custom Ray resources of the nodes meant for
+    training), restarted from the last checkpoint up to `plan.max_failures` times."""
+    resources: dict[str, float] = {**(custom_resources or {}), "CPU": plan.cpus_per_worker}
     if plan.memory_bytes_per_worker:
         resources["memory"] = float(plan.memory_bytes_per_worker)
     if plan.use_gpu:

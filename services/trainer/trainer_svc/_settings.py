@@ -1,7 +1,11 @@
 """Settings of the trainer (environment variables AUTOPERI_TRAINER_<FIELD>)."""
 
-from pydantic import Field
+import json
+
+from pydantic import Field, field_validator
 from svc_kit import ServiceSettings, service_config
+
+_REQUEST_RESOURCES = ("CPU", "GPU", "memory")  # set per run in StartRunRequest.resources
 
 
 class TrainerSettings(ServiceSettings):
@@ -23,6 +27,33 @@ class TrainerSettings(ServiceSettings):
     ray_storage_path: str = Field(
         "autoperi-data/ray-train", description="Ray Train storage path (shared on a cluster)"
     )
+    worker_resources_json: str = Field(
+        "{}",
+        description='custom Ray resources every training worker reserves, JSON (e.g. {"train": 1}:'
+        " workers run only on nodes that offer them)",
+    )
     max_concurrent_runs: int = Field(1, gt=0, description="runs training at once; others queue")
     max_queued_runs: int = Field(32, ge=0, description="PENDING runs beyond this: overload")
     poll_s: float = Field(0.5, gt=0, description="how often a run's worker events are collected")
+
+    @field_validator("worker_resources_json")
+    @classmethod
+    def _check_worker_resources(cls, value: str) -> str:
+        try:
+            resources = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc.msg}") from None
+        if not isinstance(resources, dict):
+            raise ValueError('a JSON object of resource name -> amount, e.g. {"train": 1}')
+        for name, amount in resources.items():
+            if name in _REQUEST_RESOURCES:
+                raise ValueError(f"{name} is set per run (StartRunRequest.resources)")
+            if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
+                raise ValueError(f"resource {name!r}: the amount must be a number >= 0")
+        return value
+
+    def worker_resources(self) -> dict[str, float]:
+        """The custom Ray resources each training worker reserves (resource name -> amount)."""
+        return {
+            name: float(amount) for name, amount in json.loads(self.worker_resources_json).items()
+        }
