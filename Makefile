@@ -4,7 +4,7 @@ PYTHON_BIN ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SOURCE_ROOTS := libs/xtal libs/periodic libs/featurize libs/autoperi_eval libs/autoperi_model \
+SOURCE_ROOTS := libs/xtal libs/autoperi_data libs/periodic libs/featurize libs/autoperi_eval libs/autoperi_model \
 	libs/storage libs/svc_kit libs/autoperi_cli services/ingest services/featurestore \
 	services/scorer services/sampler services/trainer services/loop build/gen/python
 PROTO_FILES := $(shell find protos -name '*.proto')

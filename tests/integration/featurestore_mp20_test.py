@@ -18,6 +18,7 @@ from autoperi.common.v1 import common_pb2
 from autoperi.featurestore.v1 import featurestore_pb2 as pb
 from autoperi.featurestore.v1 import featurestore_pb2_grpc
 from autoperi.ingest.v1 import ingest_pb2_grpc
+from autoperi_data import read_records
 from featurestore_svc import FeatureStoreDeps, FeatureStoreSettings
 from featurestore_svc import create_server as create_featurestore
 from featurize import FeaturizerConfig, featurize_split, load_shard
@@ -26,7 +27,6 @@ from ingest_svc import create_server as create_ingest
 from ingest_svc.client import csv_requests, header_request
 from ingest_svc.testing import serving
 from storage import LocalObjectStore, LocalVersionStore
-from xtal import read_records
 
 PARAMS = {"cutoff": 6.0, "max_neighbors": 12, "shard_size": 1024}
 

@@ -23,13 +23,13 @@ def inspect(
     ] = False,
 ) -> None:
     """Print a table of the crystals in PATH and the reason each rejected record was rejected."""
-    import xtal
+    import autoperi_data
 
     if not path.exists():
         raise UserError(f"no such file: {path}")
     table = _crystal_table(path)
     accepted, rejected = 0, []
-    for record in xtal.read_records(path):
+    for record in autoperi_data.read_records(path):
         if record.error is not None:
             rejected.append(record)
             continue

@@ -92,12 +92,12 @@ def _check_sizes(**sizes: int) -> None:
 
 def _validate(split: str, path: Path) -> list[tuple[str, str]]:
     """Read, validate and canonicalise every record of the split; the summary rows shown."""
-    import xtal
+    import autoperi_data
 
     console.rule(f"[bold]validate[/]: {split}")
     start = time.perf_counter()
     crystals, rejected = [], Counter()
-    for record in track(xtal.read_records(path), description="reading + validating"):
+    for record in track(autoperi_data.read_records(path), description="reading + validating"):
         if record.error is not None:
             rejected[record.error.split(":")[0]] += 1
             continue

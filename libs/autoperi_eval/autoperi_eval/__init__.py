@@ -9,11 +9,10 @@ from ._cache import Cache, CacheStats, default_cache_dir
 from ._config import EvalSettings, Task
 from ._coverage import COV_CUTOFFS, Coverage, compute_coverage
 from ._evaluate import evaluate
-from ._fingerprints import compute_fingerprints, standardise_comp
+from ._fingerprints import compute_fingerprints, fingerprint_arrays, standardise_comp
 from ._hull import Hull
 from ._io import (
     EvalInputError,
-    ReferenceSpec,
     load_samples,
     parse_reference,
     write_samples_json,
@@ -23,7 +22,7 @@ from ._parallel import Pool, ProgressFn
 from ._perturb import perturb
 from ._properties import frechet_distance, w1
 from ._report import EvalReport
-from ._structs import SampleRecord, structure_key, to_payload
+from ._structs import SampleRecord, structure_key
 from ._validity import (
     StructuralCheck,
     composition_valid,
@@ -44,7 +43,6 @@ __all__ = [
     "Hull",
     "Pool",
     "ProgressFn",
-    "ReferenceSpec",
     "SampleRecord",
     "StructuralCheck",
     "Task",
@@ -53,6 +51,7 @@ __all__ = [
     "compute_fingerprints",
     "default_cache_dir",
     "evaluate",
+    "fingerprint_arrays",
     "frechet_distance",
     "load_samples",
     "match_metrics",
@@ -64,7 +63,6 @@ __all__ = [
     "standardise_comp",
     "structural_check",
     "structure_key",
-    "to_payload",
     "w1",
     "write_samples_json",
 ]

@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from autoperi_data import CrystalArrays
 
 from ._cache import Cache, Value
 from ._parallel import Pool, ProgressFn
-from ._structs import Payload, from_payload, structure_key
+from ._structs import structure_key
 
 MODEL_NAME = "0.3.0"
 FEATURE_DIM = 64
@@ -63,20 +64,20 @@ def loaded_model():
     return _MODEL
 
 
-def _scorable(payload: Payload) -> bool:
+def _scorable(payload: CrystalArrays) -> bool:
     lattice, numbers, _ = payload
     volume = abs(float(np.linalg.det(lattice)))
     return 0 < len(numbers) <= MAX_ATOMS and volume / len(numbers) >= MIN_VOLUME_PER_ATOM
 
 
-def single_point_batch(batch: list[Payload]) -> list[Value]:
+def single_point_batch(batch: list[CrystalArrays]) -> list[Value]:
     """Worker: [{"e": () eV/atom, "fea": (64,)}] for a batch; NaN for unscorable structures."""
     empty = {"e": np.array(np.nan), "fea": np.full(FEATURE_DIM, np.nan)}
     keep = [i for i, p in enumerate(batch) if _scorable(p)]
     out = [dict(empty) for _ in batch]
     if not keep:
         return out
-    structures = [from_payload(batch[i]) for i in keep]
+    structures = [batch[i].to_pymatgen() for i in keep]
     with contextlib.redirect_stdout(io.StringIO()):
         preds = _MODEL.predict_structure(
             structures, task="e", return_crystal_feas=True, batch_size=len(structures)
@@ -87,7 +88,7 @@ def single_point_batch(batch: list[Payload]) -> list[Value]:
     return out
 
 
-def relax_one(item: tuple[Payload, RelaxSettings]) -> Value:
+def relax_one(item: tuple[CrystalArrays, RelaxSettings]) -> Value:
     """Worker: {"e_initial", "e_final" (eV/atom), "steps"} of a bounded relaxation."""
     payload, settings = item
     if not _scorable(payload):
@@ -100,7 +101,7 @@ def relax_one(item: tuple[Payload, RelaxSettings]) -> Value:
             model=_MODEL, optimizer_class="FIRE", on_isolated_atoms="ignore"
         )
         result = optimizer.relax(
-            from_payload(payload),
+            payload.to_pymatgen(),
             fmax=settings.fmax,
             steps=settings.steps,
             verbose=False,
@@ -134,12 +135,12 @@ class Scorer:
         self.pool.close()
 
     def single_point(
-        self, payloads: Sequence[Payload], label: str, progress: ProgressFn | None = None
+        self, payloads: Sequence[CrystalArrays], label: str, progress: ProgressFn | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(energy per atom (n,), crystal features (n, 64)); NaN where not scorable."""
         size = self.batch_size
 
-        def compute(items: list[Payload], before: int, total: int) -> list[Value]:
+        def compute(items: list[CrystalArrays], before: int, total: int) -> list[Value]:
             batches = [items[s : s + size] for s in range(0, len(items), size)]
 
             def relay(_stage: str, n: int, _total: int) -> None:
@@ -157,7 +158,7 @@ class Scorer:
 
     def relax(
         self,
-        payloads: Sequence[Payload],
+        payloads: Sequence[CrystalArrays],
         settings: RelaxSettings,
         label: str,
         progress: ProgressFn | None = None,

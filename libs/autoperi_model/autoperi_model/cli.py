@@ -186,7 +186,7 @@ def relax_lattice_cmd(
     """Restore the lattices of crystals with fixed fractional coordinates (EMPNN's lattice
     denoising; with --cubic, reconstruction from a cubic cell of the same volume)."""
     import torch
-    from xtal import read_records
+    from autoperi_data import read_records
 
     from autoperi_model._generator import Generator
     from autoperi_model._lattice import volume_cube

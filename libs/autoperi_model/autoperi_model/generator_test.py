@@ -79,14 +79,14 @@ def test_cli_sample_bad_composition_is_a_clear_error(checkpoint, tmp_path):
 
 
 def test_cli_sample_split_tags_each_row_with_its_ground_truth(checkpoint, tmp_path, data_dir):
-    import xtal
+    import autoperi_data
 
     args = ["sample", "--checkpoint", str(checkpoint), "--split", "perov_5:test"]
     args += ["--n", "2", "--steps", "1", "--out", str(tmp_path)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     samples = json.loads((tmp_path / "samples.json").read_text())["crystals"]
-    truth = [r.crystal for r in xtal.read_records(data_dir / "perov_5" / "test.csv")]
+    truth = [r.crystal for r in autoperi_data.read_records(data_dir / "perov_5" / "test.csv")]
     assert len(samples) == 2 * len(truth)
     for sample in samples[:: len(samples) // 50]:
         gt = truth[int(sample["properties"]["gt_index"])]

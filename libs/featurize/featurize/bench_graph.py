@@ -1,6 +1,6 @@
 """Benchmark: our batched periodic radius graph against pymatgen's ``get_neighbor_list``.
 
-Three sides get the same crystals (the MP-20 test split as read by ``xtal.read_records``):
+Three sides get the same crystals (the MP-20 test split as read by ``autoperi_data.read_records``):
 pymatgen's ``Structure.get_neighbor_list`` per structure (its API), and, once per batch of
 crystals, our ``periodic.neighbor_list`` (the same outputs) and ``periodic.radius_graph`` (with
 edge vectors). Each builds every graph at the same cutoff in a fresh single-threaded worker
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from autoperi_data import read_records
 from periodic.testing import compare_edge_lists
-from xtal import read_records
 
 MP20_TEST = Path("mp_20/assembled/test.csv")
 DEFAULT_OUT = Path("reports/bench")

@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from xtal import Crystal, CrystalError, Provenance, Record, read_records
+from autoperi_data import Record, read_records
+from xtal import Crystal, CrystalError, Provenance
 from xtal.convert import from_proto, to_proto
 
 _LENGTH = struct.Struct(">I")

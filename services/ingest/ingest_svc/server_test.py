@@ -8,9 +8,9 @@ import grpc
 import pytest
 from autoperi.common.v1 import common_pb2
 from autoperi.ingest.v1 import ingest_pb2
+from autoperi_data import read_records
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pymatgen.core import Composition
-from xtal import read_records
 
 from ingest_svc import SERVICE_NAME
 from ingest_svc.client import csv_requests, header_request

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from autoperi_data import read_records
 from storage import ObjectStore
-from xtal import Crystal, read_records
+from xtal import Crystal
 
 from loop_svc._clients import fetch_checkpoint_dir
 

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from xtal import Crystal, Record, read_records
+from autoperi_data import Record, read_records
+from xtal import Crystal
 
 from scorer_svc._core import CoreLimits, ScorerCore
 from scorer_svc._model import ScoreOptions

@@ -10,10 +10,11 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 from autoperi.common.v1 import common_pb2
+from autoperi_data import read_records
 from featurize import FeaturizerConfig, featurize_split
 from ingest_svc.testing import serving
 from storage import ObjectStore
-from xtal import Crystal, read_records
+from xtal import Crystal
 
 from trainer_svc._server import TrainerDeps, create_server
 from trainer_svc._settings import TrainerSettings
