@@ -25,7 +25,7 @@ from autoperi_data._layout import (
     repo_name,
     source_key,
 )
-from autoperi_data._readers import Record, csv_rows, read_records
+from autoperi_data._readers import PERMISSIVE_LIMITS, Record, csv_rows, read_records
 from autoperi_data._splits import (
     DATA_DIR_ENV,
     DATASETS,
@@ -42,6 +42,7 @@ __all__ = [
     "CRYSTALS_PREFIX",
     "DATASETS",
     "DATA_DIR_ENV",
+    "PERMISSIVE_LIMITS",
     "SOURCES_PREFIX",
     "SPLITS",
     "CommitReader",

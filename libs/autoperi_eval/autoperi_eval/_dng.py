@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from autoperi_data import CrystalArrays
+from autoperi_potential import MODEL_NAME
 
 from ._basic import Outcome, basic_table, validity_metrics
-from ._chgnet import MODEL_NAME
 from ._context import Context
 from ._coverage import COV_CUTOFFS, compute_coverage
 from ._fingerprints import compute_fingerprints

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 from autoperi_data import (
+    PERMISSIVE_LIMITS,
     CrystalArrays,
     DatasetError,
     Record,
@@ -49,7 +50,7 @@ from autoperi_data import (
     split_path,
 )
 from pymatgen.core import Structure
-from xtal import CrystalError, ValidationLimits
+from xtal import CrystalError
 
 from ._cache import Cache
 from ._structs import SampleRecord, build_record, finish_record
@@ -76,12 +77,6 @@ def data_dir_from_env() -> Path:
         return data_dir()
     except DatasetError:
         raise EvalInputError("AUTOPERI_DATA_DIR is not set to the datasets directory") from None
-
-
-def _permissive() -> ValidationLimits:
-    """xtal limits that reject only what cannot be a crystal at all (non-finite numbers, unknown
-    elements): the evaluation applies CDVAE's own building and validity rules afterwards."""
-    return ValidationLimits(max_atoms=100_000, min_distance=0.0, min_volume=0.0)
 
 
 def _pack(payloads: list[CrystalArrays | None], ids: list[str]) -> dict[str, np.ndarray]:
@@ -131,7 +126,7 @@ def load_split(
 
 def _read_split_rows(path: Path, rows: slice) -> dict[str, np.ndarray]:
     """Parse the rows of a CSV split that `rows` selects (a negative bound reads the whole file)."""
-    stream = read_records(path, limits=_permissive())
+    stream = read_records(path, limits=PERMISSIVE_LIMITS)
     bounded = (rows.start or 0) >= 0 and (rows.stop is None or rows.stop >= 0)
     if bounded:
         stream = itertools.islice(stream, rows.stop)
@@ -183,7 +178,7 @@ def _load_cif_dir(path: Path) -> list[SampleRecord]:
         match = _CIF_GT.match(file.stem)
         info: dict[str, Any] = {"gt_index": int(match["row"])} if match else {}
         try:
-            parsed = list(read_records(file, limits=_permissive()))
+            parsed = list(read_records(file, limits=PERMISSIVE_LIMITS))
         except (CrystalError, OSError) as error:
             parsed = [Record(0, file.stem, None, f"parse_error: {error}")]
         for k, item in enumerate(parsed):

@@ -121,7 +121,7 @@ def _reply(record: Record, request: dict[str, Any]) -> dict[str, Any]:
         entry["error"] = f"shape: canonicalisation failed: {type(exc).__name__}: {exc}"
         return entry
     entry["hash"] = message.content_hash
-    entry["crystal"] = base64.b64encode(message.SerializeToString()).decode()
+    entry["crystal"] = base64.b64encode(message.SerializeToString(deterministic=True)).decode()
     return entry
 
 

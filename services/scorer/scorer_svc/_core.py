@@ -18,9 +18,8 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-import chgnet
 import numpy as np
-from autoperi_eval._chgnet import MIN_VOLUME_PER_ATOM, MODEL_NAME
+from autoperi_potential import MIN_VOLUME_PER_ATOM, chgnet_version
 from svc_kit import DeadlineExceeded, InvalidInput, TooLarge, Unavailable
 from xtal import Crystal
 
@@ -86,7 +85,7 @@ class ScorerCore:
         """The potential, the hull reference (if any) and the limits."""
         return ScorerInfo(
             potential_name="CHGNet",
-            potential_version=f"{MODEL_NAME} (chgnet {chgnet.__version__})",
+            potential_version=chgnet_version(),
             hull_configured=self.hull is not None,
             hull_source=self.hull.source if self.hull is not None else "",
             max_batch_size=self.limits.max_batch_size,

@@ -53,9 +53,9 @@ def serve(conn: Connection, num_threads: int, symmetry_cache_size: int = 0) -> N
     _SYMMETRY.size = symmetry_cache_size
     _BLAS_LIMITS = threadpool_limits(num_threads)  # numpy/scipy BLAS: 3x3 solves in FIRE
     torch.set_num_interop_threads(num_threads)
-    from autoperi_eval._chgnet import chgnet_worker_init
+    from autoperi_potential import load_chgnet
 
-    chgnet_worker_init(num_threads)
+    load_chgnet(num_threads)
     conn.send(("ready", None))
     while True:
         try:
@@ -70,7 +70,7 @@ def serve(conn: Connection, num_threads: int, symmetry_cache_size: int = 0) -> N
 
 def _model():
     """CHGNet as loaded (the benchmark's baseline and the tests' reference)."""
-    from autoperi_eval._chgnet import loaded_model
+    from autoperi_potential import loaded_model
 
     return loaded_model()
 

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from autoperi_cli._settings import data_dir
+from autoperi_app._settings import data_dir
 
 app = typer.Typer(help="Benchmarks; results go to reports/bench/.", no_args_is_help=True)
 console = Console()

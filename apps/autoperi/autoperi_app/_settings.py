@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from autoperi_cli._errors import UserError
+from autoperi_app._errors import UserError
 
 DATA_DIR_ENV = "AUTOPERI_DATA_DIR"
 SPLIT_FILES = {

@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from autoperi_cli._errors import UserError
-from autoperi_cli._settings import split_path
+from autoperi_app._errors import UserError
+from autoperi_app._settings import split_path
 
 console = Console()
 Opt = typer.Option
@@ -56,8 +56,8 @@ def demo(
     path = split_path(split)
     if not validate_only and not (checkpoint / "manifest.json").is_file():
         raise UserError(f"no checkpoint at {checkpoint} (expected {checkpoint}/manifest.json)")
-    from autoperi_cli._demo_report import write_summary
-    from autoperi_cli._demo_run import DemoPlan, DemoResult, fresh_work_dir, run_platform
+    from autoperi_app._demo_report import write_summary
+    from autoperi_app._demo_run import DemoPlan, DemoResult, fresh_work_dir, run_platform
 
     if not validate_only:
         fresh_work_dir(work_dir)
