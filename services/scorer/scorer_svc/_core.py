@@ -19,12 +19,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
+from autoperi_data import CrystalArrays
 from autoperi_potential import MIN_VOLUME_PER_ATOM, chgnet_version
 from svc_kit import DeadlineExceeded, InvalidInput, TooLarge, Unavailable
 from xtal import Crystal
 
 from scorer_svc._hull import HullReference
-from scorer_svc._model import DEFAULT_RELAX_STEPS, Item, ScoreOptions, ScorerInfo, Scores
+from scorer_svc._model import DEFAULT_RELAX_STEPS, ScoreOptions, ScorerInfo, Scores
 from scorer_svc._novelty import NoveltyIndex, NoveltyReferences
 from scorer_svc._pool import PotentialPool, WorkerError, WorkerTimeout, WorkerUnavailable
 
@@ -183,7 +184,7 @@ class ScorerCore:
         index: NoveltyIndex | None,
         stats: RunStats,
     ) -> list[Scores]:
-        items: list[Item] = [_item(crystals[i]) for i in batch]
+        items = [CrystalArrays.of(crystals[i]) for i in batch]
         own = deadline is None
         limit = time.monotonic() + self.limits.call_timeout_s if own else deadline
         start = time.perf_counter()
@@ -224,12 +225,6 @@ def _balanced(todo: list[int], size: int, workers: int) -> list[list[int]]:
     base, extra = divmod(len(todo), count)
     bounds = [0, *np.cumsum([base + (k < extra) for k in range(count)]).tolist()]
     return [todo[a:b] for a, b in itertools.pairwise(bounds)]
-
-
-def _item(crystal: Crystal) -> Item:
-    return (
-        crystal.lattice.copy(), crystal.atomic_numbers.copy(), crystal.frac_coords.copy()
-    )  # fmt: skip
 
 
 def _novelty(index: NoveltyIndex, crystal: Crystal, result: Scores, relaxed: bool) -> None:
