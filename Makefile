@@ -39,15 +39,20 @@ $(PROTO_STAMP): $(PROTO_FILES) infra/protos/gen_protos.py $(STAMP)
 	$(PY) infra/protos/gen_protos.py
 	@touch $(PROTO_STAMP)
 
+# The layering contracts (import-linter, pyproject.toml) run first in both test targets, so CI
+# checks them too.
 test: setup protos
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest -q -m "not slow" --timeout=900
 
 test-all: setup protos
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest -q --timeout=3600
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 format: setup
 	$(VENV)/bin/ruff check --fix .
