@@ -34,6 +34,7 @@ from autoperi_data._splits import (
     SplitSpec,
     data_dir,
     parse_split,
+    read_split,
     split_path,
 )
 from autoperi_data._summary import LoadStats, RecordSummary, load_split_stats, summarize_records
@@ -64,6 +65,7 @@ __all__ = [
     "load_split_stats",
     "parse_split",
     "read_records",
+    "read_split",
     "repo_name",
     "source_key",
     "split_path",

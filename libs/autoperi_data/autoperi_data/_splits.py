@@ -6,10 +6,13 @@ The one place that knows the layout of the datasets directory (CDVAE/DiffCSP CSV
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from autoperi_data._readers import PERMISSIVE_LIMITS, Record, read_records
 
 DATA_DIR_ENV = "AUTOPERI_DATA_DIR"
 #: dataset -> folder of its split CSV files under the datasets directory.
@@ -77,3 +80,12 @@ def split_path(dataset: str, split: str, root: Path | None = None, must_exist: b
     if must_exist and not path.is_file():
         raise DatasetError(f"no split {split!r} of dataset {dataset!r} at {path}")
     return path
+
+
+def read_split(spec: SplitSpec, root: Path | None = None) -> list[Record]:
+    """The readable records (`Record`, `index` = file row) of the rows of a split that `spec`
+    selects, read with `PERMISSIVE_LIMITS` (the benchmark rows as given)."""
+    records = read_records(split_path(spec.dataset, spec.split, root), limits=PERMISSIVE_LIMITS)
+    bounded = (spec.start or 0) >= 0 and spec.stop is not None and spec.stop >= 0
+    read = list(itertools.islice(records, spec.stop) if bounded else records)
+    return [r for r in read[spec.rows] if r.crystal is not None]

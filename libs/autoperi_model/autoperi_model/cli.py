@@ -89,11 +89,11 @@ def _split_cells(spec: str, n: int) -> tuple[list, list[str], list[dict[str, flo
     from collections import Counter
 
     import numpy as np
-    from autoperi_data import DatasetError, parse_split
+    from autoperi_data import DatasetError, parse_split, read_split
     from pymatgen.core import Composition, Element
 
     try:
-        records = split_records(parse_split(spec))
+        records = read_split(parse_split(spec))
     except DatasetError as exc:
         raise typer.BadParameter(str(exc)) from None
     rows = [r.index for r in records]
@@ -105,19 +105,6 @@ def _split_cells(spec: str, n: int) -> tuple[list, list[str], list[dict[str, flo
     samples = [i for i in rows for _ in range(n)]
     tags = [{"gt_index": float(i)} for i in samples]
     return [cells[i] for i in samples], [formulas[i].replace(" ", "") for i in samples], tags
-
-
-def split_records(spec) -> list:
-    """The readable records of the rows of a split that `spec` (`autoperi_data.SplitSpec`)
-    selects, read by the dataset contract with its permissive limits (CDVAE's rows as given)."""
-    import itertools
-
-    from autoperi_data import PERMISSIVE_LIMITS, read_records, split_path
-
-    records = read_records(split_path(spec.dataset, spec.split), limits=PERMISSIVE_LIMITS)
-    bounded = (spec.start or 0) >= 0 and spec.stop is not None and spec.stop >= 0
-    read = list(itertools.islice(records, spec.stop) if bounded else records)
-    return [r for r in read[spec.rows] if r.crystal is not None]
 
 
 def write_samples(
@@ -204,14 +191,14 @@ def eval_lattice_cmd(
     -> <out>/<name>.json and .md."""
     import sys
 
-    from autoperi_data import DatasetError, parse_split
+    from autoperi_data import DatasetError, parse_split, read_split
 
     from autoperi_model._batch import CrystalTable
     from autoperi_model._generator import Generator
     from autoperi_model._lattice_eval import evaluate_lattice_tasks, write_lattice_report
 
     try:
-        records = split_records(parse_split(split))
+        records = read_split(parse_split(split))
     except DatasetError as exc:
         raise typer.BadParameter(str(exc)) from None
     gen = Generator.from_checkpoint(checkpoint, tasks=("lattice",))
