@@ -32,10 +32,11 @@ def rms_pair(pair: tuple[CrystalArrays, CrystalArrays]) -> float:
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
     matcher = StructureMatcher(**CSP_MATCHER)
+    predicted, truth = pair[0].to_pymatgen(), pair[1].to_pymatgen()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            result = matcher.get_rms_dist(pair[0].to_pymatgen(), pair[1].to_pymatgen())
+            result = matcher.get_rms_dist(predicted, truth)
         except Exception:
             return float("nan")
     return float("nan") if result is None else float(result[0])

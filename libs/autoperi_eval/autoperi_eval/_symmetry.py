@@ -25,12 +25,11 @@ def space_group_arrays(payload: CrystalArrays, symprec: float = SYMPREC) -> Valu
 
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+    structure = payload.to_pymatgen()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            number = SpacegroupAnalyzer(
-                payload.to_pymatgen(), symprec=symprec
-            ).get_space_group_number()
+            number = SpacegroupAnalyzer(structure, symprec=symprec).get_space_group_number()
         except Exception:
             number = 0
     return {"number": np.array(int(number or 0))}

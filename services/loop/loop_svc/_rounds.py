@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from autoperi_data import CrystalArrays
 from xtal import Crystal
 
 from loop_svc._select import CandidateScore, FingerprintFn
@@ -68,7 +69,7 @@ def fingerprint_fn(crystals: Sequence[Crystal]) -> FingerprintFn:
         rows = []
         for i in indices:
             c = crystals[i]
-            value = fingerprint_arrays((c.lattice, np.asarray(c.atomic_numbers), c.frac_coords))
+            value = fingerprint_arrays(CrystalArrays.of(c))
             struct = np.asarray(value["struct"], dtype=float)
             rows.append(struct if value["ok"] else np.full_like(struct, np.nan))
         return np.stack(rows) if rows else np.zeros((0, 61))

@@ -90,3 +90,15 @@ def test_diversity_drops_a_near_copy_of_a_kept_structure(perovskite_structures):
 def test_diversity_needs_a_fingerprint_function():
     with pytest.raises(ValueError, match="fingerprint"):
         select_candidates([score("a")], SelectionCriteria(min_fingerprint_distance=0.1))
+
+
+def test_the_rounds_fingerprints_are_computed_from_crystals(perovskite_structures):
+    from xtal import Crystal
+
+    from loop_svc._rounds import fingerprint_fn
+
+    crystals = [Crystal.from_pymatgen(s) for s in perovskite_structures]
+    rows = fingerprint_fn(crystals)([0, 2])
+    expected = fingerprint_arrays(CrystalArrays.of(crystals[2]))["struct"]
+    assert rows.shape == (2, 61) and np.isfinite(rows).all()
+    np.testing.assert_allclose(rows[1], expected)
