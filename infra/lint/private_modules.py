@@ -6,8 +6,12 @@ its public modules. Imports inside one package are free. Registered in pyproject
 (`contract_types`) and checked by `lint-imports` in `make lint` and `make test`.
 """
 
-from grimp import ImportGraph
+from typing import TYPE_CHECKING
+
 from importlinter import Contract, ContractCheck, fields, output
+
+if TYPE_CHECKING:
+    from grimp import ImportGraph
 
 
 def is_private(module: str) -> bool:
@@ -21,7 +25,7 @@ class PrivateModulesContract(Contract):
     type_name = "private_modules"
     packages = fields.ListField(subfield=fields.StringField())
 
-    def check(self, graph: ImportGraph, verbose: bool) -> ContractCheck:
+    def check(self, graph: "ImportGraph", verbose: bool) -> ContractCheck:
         packages = set(self.packages)  # type: ignore[arg-type]
         found = []
         for importer in sorted(graph.modules):
