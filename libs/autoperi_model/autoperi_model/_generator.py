@@ -46,10 +46,14 @@ class Generator:
     `conditions`) and implement `sample` (and `restore_lattices` for task lattice).
     """
 
-    kind: str = ""
+    kind: str = ""  # the registered kind, e.g. "csp/flow"
     tasks: frozenset[str] = frozenset()
-    samplers: tuple[str, ...] = ()
-    conditions: tuple[str, ...] = ()
+    samplers: tuple[str, ...] = ()  # sampler names `sample` accepts
+    default_sampler: str = ""
+    default_steps: int = 0
+    max_z: int = 0  # the largest atomic number it can place
+    atom_counts: tuple[int, ...] = ()  # de novo: training crystals with n atoms at index n
+    conditions: tuple[str, ...] = ()  # properties a SampleSpec may condition on
 
     def __init__(self, checkpoint_id: str) -> None:
         self.checkpoint_id = checkpoint_id
@@ -63,16 +67,6 @@ class Generator:
         """Load a checkpoint directory; CheckpointMismatch if it serves none of `tasks` or its
         process is not in `processes` (see `load_generator`)."""
         return load_generator(path, tasks, processes)
-
-    @property
-    def task(self) -> str:
-        """The checkpoint's task (the first of `tasks`)."""
-        return min(self.tasks)
-
-    @property
-    def is_de_novo(self) -> bool:
-        """True for a checkpoint that generates the atom types too (task dng)."""
-        return "dng" in self.tasks
 
     def sample(
         self,
