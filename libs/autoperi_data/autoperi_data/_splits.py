@@ -78,7 +78,7 @@ def split_path(dataset: str, split: str, root: Path | None = None, must_exist: b
         raise DatasetError(f"unknown dataset {dataset!r}; known: {', '.join(sorted(DATASETS))}")
     path = (root or data_dir()) / DATASETS[dataset] / f"{split}.csv"
     if must_exist and not path.is_file():
-        raise DatasetError(f"no split {split!r} of dataset {dataset!r} at {path}")
+        raise DatasetError(f"unknown split {dataset}:{split} (no file {path})")
     return path
 
 
