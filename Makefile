@@ -4,9 +4,10 @@ PYTHON_BIN ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SOURCE_ROOTS := libs/xtal libs/periodic libs/featurize libs/autoperi_eval libs/autoperi_model \
-	libs/storage libs/svc_kit libs/autoperi_cli services/ingest services/featurestore \
+SOURCE_ROOTS := libs/xtal libs/autoperi_data libs/autoperi_potential libs/periodic libs/featurize libs/autoperi_eval libs/autoperi_model \
+	libs/storage libs/svc_kit apps/autoperi services/ingest services/featurestore \
 	services/scorer services/sampler services/trainer services/loop build/gen/python
+SERVICE_PROJECTS := $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
 PROTO_FILES := $(shell find protos -name '*.proto')
 PROTO_STAMP := build/gen/python/.stamp
 export AUTOPERI_DATA_DIR ?= $(abspath ../shared/datasets)
@@ -18,11 +19,13 @@ setup: $(STAMP)
 	@$(PY) infra/dev/write_pth.py $(SOURCE_ROOTS)
 
 # torch first (the pinned CPU wheel), then the locked stack constrained to that torch.
-$(STAMP): requirements.lock pyproject.toml
+# Each service's pyproject.toml declares its commands (entry points) to the `autoperi` application.
+$(STAMP): requirements.lock pyproject.toml $(addsuffix /pyproject.toml,$(SERVICE_PROJECTS))
 	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock -c constraints.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . \
+		$(addprefix -e ,$(SERVICE_PROJECTS))
 	@touch $(STAMP)
 
 # Regenerate the lock from requirements.in (run after changing requirements.in).
@@ -36,15 +39,20 @@ $(PROTO_STAMP): $(PROTO_FILES) infra/protos/gen_protos.py $(STAMP)
 	$(PY) infra/protos/gen_protos.py
 	@touch $(PROTO_STAMP)
 
+# The layering contracts (import-linter, pyproject.toml) run first in both test targets, so CI
+# checks them too.
 test: setup protos
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest -q -m "not slow" --timeout=900
 
 test-all: setup protos
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest -q --timeout=3600
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

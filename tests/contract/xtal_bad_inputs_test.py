@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import autoperi_data
 import pytest
 import xtal
 
@@ -19,7 +20,7 @@ EXPECTED = json.loads((CORPUS / "expected.json").read_text())
 def outcome(path: Path) -> dict:
     """What reading `path` gives, shaped like a manifest entry (file_error or records)."""
     try:
-        records = list(xtal.read_records(path))
+        records = list(autoperi_data.read_records(path))
     except xtal.CrystalError as exc:
         return {"file_error": {"code": exc.code, "message": str(exc)}}
     return {"records": [{"code": r.code, "message": r.error or ""} for r in records]}
@@ -76,8 +77,8 @@ def test_all_files_in_one_subprocess_without_a_crash():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_file_in_its_own_subprocess(name):
     script = (
-        "import sys, xtal\n"
-        "try:\n    print(sum(1 for _ in xtal.read_records(sys.argv[1])))\n"
+        "import sys, autoperi_data, xtal\n"
+        "try:\n    print(sum(1 for _ in autoperi_data.read_records(sys.argv[1])))\n"
         "except xtal.CrystalError as exc:\n    print(exc.code)\n"
     )
     result = subprocess.run(

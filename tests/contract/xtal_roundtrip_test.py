@@ -9,6 +9,7 @@ import collections
 import itertools
 from pathlib import Path
 
+import autoperi_data
 import numpy as np
 import pytest
 import xtal
@@ -29,7 +30,9 @@ def crystals(data_dir: Path) -> list[Crystal]:
     """1,000 real crystals: the first rows of each test split, half of them canonicalised."""
     out = []
     for relative, count in SAMPLE.items():
-        records = itertools.islice(xtal.read_records(data_dir / relative, source=relative), count)
+        records = itertools.islice(
+            autoperi_data.read_records(data_dir / relative, source=relative), count
+        )
         out.extend(record.crystal for record in records)
     return [c.canonical() if i % 2 else c for i, c in enumerate(out)]
 
@@ -93,7 +96,7 @@ def test_distinct_test_split_crystals_have_distinct_hashes(data_dir, relative):
     """Every hash collision in a whole test split must be a genuine duplicate (pymatgen's
     StructureMatcher with tight tolerances says so); none was found when this was written."""
     groups = collections.defaultdict(list)
-    for record in xtal.read_records(data_dir / relative):
+    for record in autoperi_data.read_records(data_dir / relative):
         groups[record.crystal.content_hash()].append(record.crystal)
     matcher = StructureMatcher(ltol=1e-3, stol=1e-3, angle_tol=0.1, primitive_cell=False)
     for group in groups.values():

@@ -41,7 +41,7 @@ from scorer_svc import ScorerDeps, ScorerSettings
 from scorer_svc import create_server as create_scorer
 from storage import LocalObjectStore, LocalVersionStore, sha256_bytes
 from svc_kit import ServiceServer
-from trainer_svc._objects import shards_version
+from trainer_svc import shards_version
 from trainer_svc.client import start_run, wait
 from trainer_svc.testing import (
     perov_subset,

@@ -4,9 +4,7 @@ The reference is `featurize.featurize_split` called directly on the crystals rea
 CSV (first occurrence of each content hash, in content-hash order: the dataset's stable order).
 """
 
-import csv
 import hashlib
-import itertools
 import json
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,6 +16,7 @@ from autoperi.common.v1 import common_pb2
 from autoperi.featurestore.v1 import featurestore_pb2 as pb
 from autoperi.featurestore.v1 import featurestore_pb2_grpc
 from autoperi.ingest.v1 import ingest_pb2_grpc
+from autoperi_data import csv_rows, read_records
 from featurestore_svc import FeatureStoreDeps, FeatureStoreSettings
 from featurestore_svc import create_server as create_featurestore
 from featurize import FeaturizerConfig, featurize_split, load_shard
@@ -26,7 +25,6 @@ from ingest_svc import create_server as create_ingest
 from ingest_svc.client import csv_requests, header_request
 from ingest_svc.testing import serving
 from storage import LocalObjectStore, LocalVersionStore
-from xtal import read_records
 
 PARAMS = {"cutoff": 6.0, "max_neighbors": 12, "shard_size": 1024}
 
@@ -34,9 +32,7 @@ PARAMS = {"cutoff": 6.0, "max_neighbors": 12, "shard_size": 1024}
 def _head_csv(src: Path, rows: int | None, dst: Path) -> Path:
     if rows is None:
         return src
-    csv.field_size_limit(1 << 30)
-    with src.open(newline="") as fh, dst.open("w", newline="") as out:
-        csv.writer(out).writerows(itertools.islice(csv.reader(fh), rows + 1))
+    dst.write_text("".join(csv_rows(src.read_text())[: rows + 1]))
     return dst
 
 

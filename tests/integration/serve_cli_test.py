@@ -1,6 +1,6 @@
 """`autoperi serve ingest` and `autoperi serve featurestore` as real processes on real sockets.
 
-Both commands are started the way a user starts them (`python -m autoperi_cli.main serve ...`,
+Both commands are started the way a user starts them (`python -m autoperi_app.main serve ...`,
 `--port 0`) over one storage directory. Each reports its bound port in its JSON log; the test
 waits for grpc.health.v1 SERVING, ingests one crystal through the ingest server, finds that
 dataset commit through the featurestore, then sends SIGTERM and expects exit status 0 within the
@@ -56,7 +56,7 @@ def _start(name: str, storage: Path, tmp_path: Path) -> Served:
         "AUTOPERI_INGEST_PARSE_WORKERS": "1",
     }
     log_path = tmp_path / f"{name}.log"
-    command = [sys.executable, "-m", "autoperi_cli.main", "serve", name, "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "autoperi_app.main", "serve", name, "--host", "127.0.0.1"]
     command += ["--port", "0", "--storage-uri", str(storage)]
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=env)

@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from autoperi_cli._stack import ORDER, READY, StackConfig
+from autoperi_app.stack import StackConfig, health_ready, stack_roles
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 BASE_PORT = 50261  # clear of the default 50061.. so a developer's running stack is untouched
@@ -15,13 +15,14 @@ BASE_PORT = 50261  # clear of the default 50061.. so a developer's running stack
 
 def test_stack_serves_every_service_and_stops_on_sigterm(tmp_path):
     config = StackConfig(storage_uri=str(tmp_path / "data"), base_port=BASE_PORT)
-    command = [sys.executable, "-m", "autoperi_cli.main", "stack", "--base-port", str(BASE_PORT)]
+    command = [sys.executable, "-m", "autoperi_app.main", "stack", "--base-port", str(BASE_PORT)]
     command += ["--storage-uri", config.storage_uri, "--log-dir", str(tmp_path / "logs")]
     out = (tmp_path / "stack.out").open("wb")
     process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_for_table(tmp_path / "stack.out", process)
-        assert all(READY[name](config.address(name)) for name in ORDER)
+        roles = stack_roles()
+        assert all((r.ready or health_ready)(config.address(n)) for n, r in roles.items())
         from sampler_svc.client import sample
         from scorer_svc.client import score
 
@@ -34,7 +35,7 @@ def test_stack_serves_every_service_and_stops_on_sigterm(tmp_path):
         code = process.wait(timeout=120)
     assert code == 0, (tmp_path / "stack.out").read_text()[-2000:]
     logs = tmp_path / "logs"
-    assert sorted(p.stem for p in logs.glob("*.log")) == sorted(ORDER)
+    assert sorted(p.stem for p in logs.glob("*.log")) == sorted(stack_roles())
 
 
 def _wait_for_table(path, process, timeout_s: float = 300.0) -> None:

@@ -23,8 +23,7 @@ from featurestore_svc import create_server as create_featurestore
 from featurestore_svc.conftest import store_dataset
 from ingest_svc.testing import serving
 from storage import LocalObjectStore, LocalVersionStore
-from trainer_svc import publish_checkpoint
-from trainer_svc._objects import read_shards
+from trainer_svc import publish_checkpoint, read_shards
 from trainer_svc.client import start_run, stream, stub, wait
 from trainer_svc.testing import (
     perov_subset,

@@ -9,11 +9,10 @@ from ._cache import Cache, CacheStats, default_cache_dir
 from ._config import EvalSettings, Task
 from ._coverage import COV_CUTOFFS, Coverage, compute_coverage
 from ._evaluate import evaluate
-from ._fingerprints import compute_fingerprints, standardise_comp
-from ._hull import Hull
+from ._fingerprints import compute_fingerprints, fingerprint_arrays, standardise_comp
+from ._hull import SYNTHETIC_NAME, Hull, chemsys
 from ._io import (
     EvalInputError,
-    ReferenceSpec,
     load_samples,
     parse_reference,
     write_samples_json,
@@ -21,9 +20,10 @@ from ._io import (
 from ._match import CSP_MATCHER, match_metrics, rms_pair
 from ._parallel import Pool, ProgressFn
 from ._perturb import perturb
+from ._plots import figure, structure_pictures
 from ._properties import frechet_distance, w1
 from ._report import EvalReport
-from ._structs import SampleRecord, structure_key, to_payload
+from ._structs import SampleRecord, structure_key
 from ._validity import (
     StructuralCheck,
     composition_valid,
@@ -35,6 +35,7 @@ from ._validity import (
 __all__ = [
     "COV_CUTOFFS",
     "CSP_MATCHER",
+    "SYNTHETIC_NAME",
     "Cache",
     "CacheStats",
     "Coverage",
@@ -44,15 +45,17 @@ __all__ = [
     "Hull",
     "Pool",
     "ProgressFn",
-    "ReferenceSpec",
     "SampleRecord",
     "StructuralCheck",
     "Task",
+    "chemsys",
     "composition_valid",
     "compute_coverage",
     "compute_fingerprints",
     "default_cache_dir",
     "evaluate",
+    "figure",
+    "fingerprint_arrays",
     "frechet_distance",
     "load_samples",
     "match_metrics",
@@ -64,7 +67,7 @@ __all__ = [
     "standardise_comp",
     "structural_check",
     "structure_key",
-    "to_payload",
+    "structure_pictures",
     "w1",
     "write_samples_json",
 ]

@@ -1,6 +1,6 @@
 """Energies, relaxations and crystal embeddings from the pretrained CHGNet (the scorer).
 
-CHGNet (chgnet package, pretrained model "0.3.0", loaded offline with `CHGNet.load()`) runs only in
+CHGNet (loaded by `autoperi_potential.load_chgnet`, as the scorer service loads it) runs only in
 worker processes of its own pool, one model per worker, one torch thread each: its peak memory
 (about 2 GB) is not returned to the operating system, so the evaluating process stays small.
 - single point: `predict_structure(task="e", return_crystal_feas=True)` -> energy per atom (eV)
@@ -21,16 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from autoperi_data import CrystalArrays
+from autoperi_potential import FEATURE_DIM, MODEL_NAME, load_chgnet, loaded_model, scorable
 
 from ._cache import Cache, Value
 from ._parallel import Pool, ProgressFn
-from ._structs import Payload, from_payload, structure_key
-
-MODEL_NAME = "0.3.0"
-FEATURE_DIM = 64
-MAX_ATOMS = 200
-MIN_VOLUME_PER_ATOM = 1.0
-_MODEL = None
+from ._structs import structure_key
 
 
 @dataclass(frozen=True)
@@ -41,44 +37,20 @@ class RelaxSettings:
     fmax: float = 0.1
 
 
-def chgnet_worker_init(num_threads: int = 1) -> None:
-    """Worker initializer: `num_threads` torch threads, quiet, CHGNet loaded once per worker."""
-    import warnings
-
-    import torch
-
-    global _MODEL
-    warnings.filterwarnings("ignore")
-    torch.set_num_threads(num_threads)
-    from chgnet.model import CHGNet
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        _MODEL = CHGNet.load(model_name=MODEL_NAME, use_device="cpu", verbose=False)
+def _scorable(arrays: CrystalArrays) -> bool:
+    return scorable(arrays.lattice, arrays.num_atoms)
 
 
-def loaded_model():
-    """The CHGNet that `chgnet_worker_init` loaded in this process (RuntimeError before)."""
-    if _MODEL is None:
-        raise RuntimeError("CHGNet is not loaded in this process: call chgnet_worker_init()")
-    return _MODEL
-
-
-def _scorable(payload: Payload) -> bool:
-    lattice, numbers, _ = payload
-    volume = abs(float(np.linalg.det(lattice)))
-    return 0 < len(numbers) <= MAX_ATOMS and volume / len(numbers) >= MIN_VOLUME_PER_ATOM
-
-
-def single_point_batch(batch: list[Payload]) -> list[Value]:
+def single_point_batch(batch: list[CrystalArrays]) -> list[Value]:
     """Worker: [{"e": () eV/atom, "fea": (64,)}] for a batch; NaN for unscorable structures."""
     empty = {"e": np.array(np.nan), "fea": np.full(FEATURE_DIM, np.nan)}
     keep = [i for i, p in enumerate(batch) if _scorable(p)]
     out = [dict(empty) for _ in batch]
     if not keep:
         return out
-    structures = [from_payload(batch[i]) for i in keep]
+    structures = [batch[i].to_pymatgen() for i in keep]
     with contextlib.redirect_stdout(io.StringIO()):
-        preds = _MODEL.predict_structure(
+        preds = loaded_model().predict_structure(
             structures, task="e", return_crystal_feas=True, batch_size=len(structures)
         )
     preds = [preds] if isinstance(preds, dict) else preds  # one structure: a bare dict
@@ -87,7 +59,7 @@ def single_point_batch(batch: list[Payload]) -> list[Value]:
     return out
 
 
-def relax_one(item: tuple[Payload, RelaxSettings]) -> Value:
+def relax_one(item: tuple[CrystalArrays, RelaxSettings]) -> Value:
     """Worker: {"e_initial", "e_final" (eV/atom), "steps"} of a bounded relaxation."""
     payload, settings = item
     if not _scorable(payload):
@@ -97,10 +69,10 @@ def relax_one(item: tuple[Payload, RelaxSettings]) -> Value:
     n = len(payload[1])
     with contextlib.redirect_stdout(io.StringIO()):  # CHGNet prints on construction
         optimizer = StructOptimizer(
-            model=_MODEL, optimizer_class="FIRE", on_isolated_atoms="ignore"
+            model=loaded_model(), optimizer_class="FIRE", on_isolated_atoms="ignore"
         )
         result = optimizer.relax(
-            from_payload(payload),
+            payload.to_pymatgen(),
             fmax=settings.fmax,
             steps=settings.steps,
             verbose=False,
@@ -127,19 +99,19 @@ class Scorer:
         self.cache = cache
         self.batch_size = batch_size
         workers = n_workers or min(2, os.cpu_count() or 1)
-        self.pool = Pool(workers, initializer=chgnet_worker_init, inline_below=0)
+        self.pool = Pool(workers, initializer=load_chgnet, inline_below=0)
 
     def close(self) -> None:
         """Stop the CHGNet workers (and free their memory)."""
         self.pool.close()
 
     def single_point(
-        self, payloads: Sequence[Payload], label: str, progress: ProgressFn | None = None
+        self, payloads: Sequence[CrystalArrays], label: str, progress: ProgressFn | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(energy per atom (n,), crystal features (n, 64)); NaN where not scorable."""
         size = self.batch_size
 
-        def compute(items: list[Payload], before: int, total: int) -> list[Value]:
+        def compute(items: list[CrystalArrays], before: int, total: int) -> list[Value]:
             batches = [items[s : s + size] for s in range(0, len(items), size)]
 
             def relay(_stage: str, n: int, _total: int) -> None:
@@ -157,7 +129,7 @@ class Scorer:
 
     def relax(
         self,
-        payloads: Sequence[Payload],
+        payloads: Sequence[CrystalArrays],
         settings: RelaxSettings,
         label: str,
         progress: ProgressFn | None = None,

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from autoperi_data import SplitSpec, split_path
+
 from ._cache import Cache, default_cache_dir
 from ._chgnet import Scorer
 from ._config import EvalSettings
-from ._io import ReferenceSpec, load_split, split_path
+from ._io import load_split
 from ._parallel import Pool, ProgressFn
 from ._structs import SampleRecord
 
@@ -24,7 +26,7 @@ class Context:
     def __init__(
         self,
         settings: EvalSettings,
-        spec: ReferenceSpec,
+        spec: SplitSpec,
         data_dir: Path,
         progress: ProgressFn | None,
     ) -> None:
@@ -79,7 +81,8 @@ class Context:
         if self._hull_records is None:
             records: list[SampleRecord] = []
             for split in self.settings.hull_splits:
-                if not split_path(self.data_dir, self.spec.dataset, split).is_file():
+                path = split_path(self.spec.dataset, split, self.data_dir, must_exist=False)
+                if not path.is_file():
                     self.note(
                         f"{self.spec.dataset}:{split} is not available; hull and novelty "
                         f"reference use the other splits only"

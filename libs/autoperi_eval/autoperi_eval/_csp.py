@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+from autoperi_data import CrystalArrays
 
 from ._basic import Outcome, basic_table, validity_metrics
 from ._context import Context
 from ._io import EvalInputError
 from ._match import compute_rms, match_metrics
-from ._structs import SampleRecord, to_payload
+from ._structs import SampleRecord
 from ._symmetry import compute_space_groups, p1_share
 
 
@@ -70,7 +71,11 @@ def run_csp(ctx: Context, samples: list[SampleRecord], ref: list[SampleRecord]) 
     idx = np.flatnonzero(use & out.columns["constructed"])
     with ctx.stage("match"):
         pairs = [
-            (to_payload(samples[i].structure), to_payload(ref[gt_of[i]].structure)) for i in idx
+            (
+                CrystalArrays.from_pymatgen(samples[i].structure),
+                CrystalArrays.from_pymatgen(ref[gt_of[i]].structure),
+            )
+            for i in idx
         ]
         rms = np.full(len(samples), np.nan)
         rms[idx] = compute_rms(pairs, ctx.pool, ctx.progress)
@@ -86,7 +91,7 @@ def run_csp(ctx: Context, samples: list[SampleRecord], ref: list[SampleRecord]) 
         first = np.flatnonzero(use & (rank == 0) & out.columns["valid"])
         with ctx.stage("symmetry"):
             spg = compute_space_groups(
-                [to_payload(samples[i].structure) for i in first],
+                [CrystalArrays.from_pymatgen(samples[i].structure) for i in first],
                 ctx.cache,
                 ctx.pool,
                 label="space groups samples",

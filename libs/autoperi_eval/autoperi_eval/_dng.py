@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 import numpy as np
+from autoperi_data import CrystalArrays
+from autoperi_potential import MODEL_NAME
 
 from ._basic import Outcome, basic_table, validity_metrics
-from ._chgnet import MODEL_NAME
 from ._context import Context
 from ._coverage import COV_CUTOFFS, compute_coverage
 from ._fingerprints import compute_fingerprints
 from ._novelty import novelty, uniqueness
 from ._properties import frechet_distance, property_subset, w1
 from ._stability import stability, stability_summary
-from ._structs import SampleRecord, to_payload
+from ._structs import SampleRecord
 from ._symmetry import compute_space_groups, p1_share
 
 
 def _coverage(ctx: Context, samples: list[SampleRecord], ref: list[SampleRecord], out: Outcome):
     has = np.array([r.structure is not None for r in samples])
     with ctx.stage("fingerprints"):
-        payloads = [to_payload(r.structure) for r in samples if r.structure is not None]
+        payloads = [
+            CrystalArrays.from_pymatgen(r.structure) for r in samples if r.structure is not None
+        ]
         g_struct, g_comp, g_ok = compute_fingerprints(
             payloads, ctx.cache, ctx.pool, label="fingerprints samples", progress=ctx.progress
         )
         r_struct, r_comp, r_ok = compute_fingerprints(
-            [to_payload(r.structure) for r in ref],
+            [CrystalArrays.from_pymatgen(r.structure) for r in ref],
             ctx.cache,
             ctx.pool,
             label="fingerprints reference",
@@ -65,11 +68,13 @@ def _coverage(ctx: Context, samples: list[SampleRecord], ref: list[SampleRecord]
 
 
 def _energy(ctx: Context, samples, subset, ref, out: Outcome) -> None:
-    payloads = [to_payload(samples[i].structure) for i in subset]
+    payloads = [CrystalArrays.from_pymatgen(samples[i].structure) for i in subset]
     with ctx.stage("chgnet_single_point"):
         e_s, fea_s = ctx.scorer.single_point(payloads, "chgnet samples", ctx.progress)
         e_r, fea_r = ctx.scorer.single_point(
-            [to_payload(r.structure) for r in ref], "chgnet reference", ctx.progress
+            [CrystalArrays.from_pymatgen(r.structure) for r in ref],
+            "chgnet reference",
+            ctx.progress,
         )
     out.reference["energy"] = e_r
     props = out.metrics.setdefault("properties", {})
@@ -105,10 +110,10 @@ def _energy(ctx: Context, samples, subset, ref, out: Outcome) -> None:
 
 
 def _novelty(ctx: Context, samples, subset, out: Outcome) -> None:
-    payloads = [to_payload(samples[i].structure) for i in subset]
+    payloads = [CrystalArrays.from_pymatgen(samples[i].structure) for i in subset]
     with ctx.stage("uniqueness_novelty"):
         unique = uniqueness(payloads, ctx.pool, ctx.progress)
-        reference = [to_payload(r.structure) for r in ctx.hull_records()]
+        reference = [CrystalArrays.from_pymatgen(r.structure) for r in ctx.hull_records()]
         novel = novelty(payloads, reference, ctx.pool, ctx.progress)
     for name, values in (("unique", unique), ("novel", novel)):
         column = np.zeros(len(samples), bool)
@@ -134,7 +139,7 @@ def _symmetry(ctx: Context, samples, ref, out: Outcome) -> None:
     valid = np.flatnonzero(out.columns["valid"])
     with ctx.stage("symmetry"):
         spg = compute_space_groups(
-            [to_payload(samples[i].structure) for i in valid],
+            [CrystalArrays.from_pymatgen(samples[i].structure) for i in valid],
             ctx.cache,
             ctx.pool,
             label="space groups samples",
@@ -142,7 +147,7 @@ def _symmetry(ctx: Context, samples, ref, out: Outcome) -> None:
             progress=ctx.progress,
         )
         ref_spg = compute_space_groups(
-            [to_payload(r.structure) for r in ref],
+            [CrystalArrays.from_pymatgen(r.structure) for r in ref],
             ctx.cache,
             ctx.pool,
             label="space groups reference",

@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from autoperi_data import SplitSpec
+
 from ._config import EvalSettings, Task
 from ._context import Context
 from ._csp import run_csp
 from ._dng import run_dng
 from ._io import (
     EvalInputError,
-    ReferenceSpec,
     data_dir_from_env,
     load_reference,
     load_samples,
@@ -31,7 +32,7 @@ def _source_name(samples: Any) -> str:
     return str(samples) if isinstance(samples, str | Path) else f"<{len(samples)} in memory>"
 
 
-def _split_spec(samples: Any) -> ReferenceSpec | None:
+def _split_spec(samples: Any) -> SplitSpec | None:
     """A `dataset:split` string that is not a file: a split used as samples (data as generator)."""
     if isinstance(samples, str) and not Path(samples).exists() and ":" in samples:
         return parse_reference(samples)

@@ -19,10 +19,11 @@ from collections.abc import Sequence
 from importlib import resources
 
 import numpy as np
+from autoperi_data import CrystalArrays
 
 from ._cache import Cache, Value
 from ._parallel import Pool, ProgressFn, pool_compute
-from ._structs import Payload, from_payload, structure_key
+from ._structs import structure_key
 
 STRUCT_DIM = 61
 COMP_DIM = 132
@@ -47,13 +48,13 @@ def fingerprint_namespace() -> str:
     )
 
 
-def fingerprint_payload(payload: Payload) -> Value:
+def fingerprint_arrays(payload: CrystalArrays) -> Value:
     """Worker: {"struct": (61,) site-averaged CrystalNN "ops", "comp": (132,) raw magpie,
     "ok": () bool}. `ok` is False when CrystalNN raises or returns a non-finite value."""
     from pymatgen.core import Composition
 
     crystal_fp, comp_fp = _featurizers()
-    structure = from_payload(payload)
+    structure = payload.to_pymatgen()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         comp = np.asarray(comp_fp.featurize(Composition(structure.composition)), dtype=float)
@@ -82,7 +83,7 @@ def standardise_comp(raw: np.ndarray) -> np.ndarray:
 
 
 def compute_fingerprints(
-    payloads: Sequence[Payload],
+    payloads: Sequence[CrystalArrays],
     cache: Cache,
     pool: Pool,
     *,
@@ -95,7 +96,7 @@ def compute_fingerprints(
     NaN structure fingerprints. Cache statistics go to `cache.stats[label]`.
     """
     keys = [structure_key(p) for p in payloads]
-    compute = pool_compute(pool, fingerprint_payload, label, progress)
+    compute = pool_compute(pool, fingerprint_arrays, label, progress)
     values = cache.cached_compute(fingerprint_namespace(), label, keys, payloads, compute)
     if not values:
         return np.zeros((0, STRUCT_DIM)), np.zeros((0, COMP_DIM)), np.zeros(0, dtype=bool)

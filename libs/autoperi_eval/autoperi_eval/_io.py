@@ -17,12 +17,12 @@ layout of DiffCSP's k passes over the test set. Candidates of one ground truth k
 (the first is the k = 1 candidate).
 
 Reference splits: `dataset:split` or `dataset:split[start:stop]` (rows of the split file), e.g.
-`perov_5:test`, `mp_20:test[:300]`, resolved against `$AUTOPERI_DATA_DIR` (layout in
-`SPLIT_PATHS`).
+`perov_5:test`, `mp_20:test[:300]`, resolved against `$AUTOPERI_DATA_DIR` by the dataset contract
+(`autoperi_data.parse_split`, `split_path`).
 
-CSV splits and CIF files are read with `xtal.read_records` with its validation limits switched
-off, so that CDVAE's building and validity rules alone decide (a record xtal cannot read at all is
-"not constructed"). xtal keeps the coordinates as written; pymatgen's CIF parser (which
+CSV splits and CIF files are read with `autoperi_data.read_records` with its validation limits
+switched off, so that CDVAE's building and validity rules alone decide (a record xtal cannot read
+at all is "not constructed"). xtal keeps the coordinates as written; pymatgen's CIF parser (which
 CDVAE/DiffCSP used) snaps values within about 1e-4 of simple fractions such as 2/3, which changes
 1 of the 3,785 Perov-5 test crystals by 6e-5 in one fractional coordinate.
 """
@@ -32,23 +32,29 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from autoperi_data import (
+    PERMISSIVE_LIMITS,
+    CrystalArrays,
+    DatasetError,
+    Record,
+    SplitSpec,
+    data_dir,
+    parse_split,
+    read_records,
+    split_path,
+)
 from pymatgen.core import Structure
-from xtal import CrystalError, Record, ValidationLimits, read_records
+from xtal import CrystalError
 
 from ._cache import Cache
-from ._structs import Payload, SampleRecord, build_record, finish_record, from_payload, to_payload
+from ._structs import SampleRecord, build_record, finish_record
 
-#: dataset -> folder of its split CSV files under $AUTOPERI_DATA_DIR.
-SPLIT_PATHS = {"perov_5": "perov_5", "mp_20": "mp_20/assembled", "carbon_24": "carbon_24"}
-_SPEC = re.compile(r"^(?P<ds>[\w-]+):(?P<split>\w+)(\[(?P<a>-?\d*):(?P<b>-?\d*)\])?$")
 _CIF_GT = re.compile(r"^gt(?P<row>\d+)(_.*)?$")
 _SPLIT_NAMESPACE = "split-xtal-v1"
 
@@ -57,55 +63,23 @@ class EvalInputError(ValueError):
     """A sample file or reference specification that cannot be used; the message says why."""
 
 
-@dataclass(frozen=True)
-class ReferenceSpec:
-    """A parsed `dataset:split[start:stop]`."""
-
-    dataset: str
-    split: str
-    start: int | None = None
-    stop: int | None = None
-
-    def __str__(self) -> str:
-        if self.start is None and self.stop is None:
-            return f"{self.dataset}:{self.split}"
-        a = "" if self.start is None else self.start
-        b = "" if self.stop is None else self.stop
-        return f"{self.dataset}:{self.split}[{a}:{b}]"
-
-
-def parse_reference(spec: str) -> ReferenceSpec:
+def parse_reference(spec: str) -> SplitSpec:
     """Parse `dataset:split[start:stop]`; unknown datasets raise `EvalInputError`."""
-    match = _SPEC.match(spec.strip())
-    if match is None:
-        raise EvalInputError(f"reference {spec!r} is not of the form dataset:split[start:stop]")
-    if match["ds"] not in SPLIT_PATHS:
-        known = ", ".join(sorted(SPLIT_PATHS))
-        raise EvalInputError(f"unknown dataset {match['ds']!r} in {spec!r}; known: {known}")
-    a, b = match["a"], match["b"]
-    return ReferenceSpec(match["ds"], match["split"], int(a) if a else None, int(b) if b else None)
+    try:
+        return parse_split(spec)
+    except DatasetError as exc:
+        raise EvalInputError(str(exc).replace("split ", "reference ", 1)) from None
 
 
 def data_dir_from_env() -> Path:
     """`$AUTOPERI_DATA_DIR`, which must name an existing directory."""
-    value = os.environ.get("AUTOPERI_DATA_DIR", "")
-    if not value or not Path(value).is_dir():
-        raise EvalInputError("AUTOPERI_DATA_DIR is not set to the datasets directory")
-    return Path(value)
+    try:
+        return data_dir()
+    except DatasetError:
+        raise EvalInputError("AUTOPERI_DATA_DIR is not set to the datasets directory") from None
 
 
-def split_path(data_dir: Path, dataset: str, split: str) -> Path:
-    """Path of a split's CSV file (which may not exist, e.g. carbon_24 train)."""
-    return data_dir / SPLIT_PATHS[dataset] / f"{split}.csv"
-
-
-def _permissive() -> ValidationLimits:
-    """xtal limits that reject only what cannot be a crystal at all (non-finite numbers, unknown
-    elements): the evaluation applies CDVAE's own building and validity rules afterwards."""
-    return ValidationLimits(max_atoms=100_000, min_distance=0.0, min_volume=0.0)
-
-
-def _pack(payloads: list[Payload | None], ids: list[str]) -> dict[str, np.ndarray]:
+def _pack(payloads: list[CrystalArrays | None], ids: list[str]) -> dict[str, np.ndarray]:
     ok = [p for p in payloads if p is not None]
     return {
         "lattices": np.array([p[0] for p in ok]).reshape(-1, 3, 3),
@@ -117,13 +91,13 @@ def _pack(payloads: list[Payload | None], ids: list[str]) -> dict[str, np.ndarra
     }
 
 
-def _unpack(packed: dict[str, np.ndarray]) -> list[tuple[int, str, Payload]]:
+def _unpack(packed: dict[str, np.ndarray]) -> list[tuple[int, str, CrystalArrays]]:
     ends = np.cumsum(packed["counts"])
     starts = ends - packed["counts"]
     out = []
     for j, row in enumerate(packed["rows"]):
         a, b = starts[j], ends[j]
-        payload = (packed["lattices"][j], packed["numbers"][a:b], packed["frac"][a:b])
+        payload = CrystalArrays(packed["lattices"][j], packed["numbers"][a:b], packed["frac"][a:b])
         out.append((int(row), str(packed["ids"][row]), payload))
     return out
 
@@ -132,9 +106,9 @@ def load_split(
     data_dir: Path, dataset: str, split: str, cache: Cache, rows: slice | None = None
 ) -> list[SampleRecord]:
     """Rows of a split CSV as records (`index` = file row, `id` = material_id), read with
-    `xtal.read_records`. Parsed structures are cached under the sha256 of the file (plus the row
-    slice when only a slice was read), so a file is parsed once."""
-    path = split_path(data_dir, dataset, split)
+    `autoperi_data.read_records`. Parsed structures are cached under the sha256 of the file (plus
+    the row slice when only a slice was read), so a file is parsed once."""
+    path = split_path(dataset, split, data_dir, must_exist=False)
     if not path.is_file():
         raise EvalInputError(f"split file {path} does not exist")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -145,23 +119,23 @@ def load_split(
         return _records(found[digest], rows)
     if part not in found:
         whole = rows.start in (None, 0) and rows.stop is None
-        found[part] = _read_csv(path, rows)
+        found[part] = _read_split_rows(path, rows)
         cache.put_many(_SPLIT_NAMESPACE, {digest if whole else part: found[part]})
     return _records(found[part], rows)
 
 
-def _read_csv(path: Path, rows: slice) -> dict[str, np.ndarray]:
+def _read_split_rows(path: Path, rows: slice) -> dict[str, np.ndarray]:
     """Parse the rows of a CSV split that `rows` selects (a negative bound reads the whole file)."""
-    stream = read_records(path, limits=_permissive())
+    stream = read_records(path, limits=PERMISSIVE_LIMITS)
     bounded = (rows.start or 0) >= 0 and (rows.stop is None or rows.stop >= 0)
     if bounded:
         stream = itertools.islice(stream, rows.stop)
-    payloads: list[Payload | None] = []
+    payloads: list[CrystalArrays | None] = []
     ids: list[str] = []
     for record in stream:
         wanted = not bounded or record.index >= (rows.start or 0)
         keep = wanted and record.crystal is not None
-        payloads.append(to_payload(record.crystal.to_pymatgen()) if keep else None)
+        payloads.append(CrystalArrays.of(record.crystal) if keep else None)
         ids.append(record.key)
     return _pack(payloads, ids)
 
@@ -173,11 +147,11 @@ def _records(packed: dict[str, np.ndarray], rows: slice) -> list[SampleRecord]:
         if row not in wanted:
             continue
         record = SampleRecord(row, mid, None, payload[1])
-        out.append(finish_record(record, from_payload(payload)))
+        out.append(finish_record(record, payload.to_pymatgen()))
     return out
 
 
-def load_reference(spec: ReferenceSpec, data_dir: Path, cache: Cache) -> list[SampleRecord]:
+def load_reference(spec: SplitSpec, data_dir: Path, cache: Cache) -> list[SampleRecord]:
     """The (sliced) reference split."""
     rows = slice(spec.start, spec.stop)
     return load_split(data_dir, spec.dataset, spec.split, cache, rows)
@@ -204,7 +178,7 @@ def _load_cif_dir(path: Path) -> list[SampleRecord]:
         match = _CIF_GT.match(file.stem)
         info: dict[str, Any] = {"gt_index": int(match["row"])} if match else {}
         try:
-            parsed = list(read_records(file, limits=_permissive()))
+            parsed = list(read_records(file, limits=PERMISSIVE_LIMITS))
         except (CrystalError, OSError) as error:
             parsed = [Record(0, file.stem, None, f"parse_error: {error}")]
         for k, item in enumerate(parsed):
@@ -292,7 +266,7 @@ def write_samples_json(
     """Write structures as a JSON sample file (the format `load_samples` reads)."""
     items = []
     for i, structure in enumerate(structures):
-        lattice, numbers, frac = to_payload(structure)
+        lattice, numbers, frac = CrystalArrays.from_pymatgen(structure)
         items.append(
             {
                 "id": ids[i] if ids is not None else str(i),

@@ -18,31 +18,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from autoperi_data import CrystalArrays
 
 from ._parallel import Pool, ProgressFn
-from ._structs import Payload, from_payload
 
 CSP_MATCHER = {"stol": 0.5, "angle_tol": 10.0, "ltol": 0.3}
 
 
-def rms_pair(pair: tuple[Payload, Payload]) -> float:
+def rms_pair(pair: tuple[CrystalArrays, CrystalArrays]) -> float:
     """Worker: normalised RMS distance of (prediction, ground truth), NaN when not matched."""
     import warnings
 
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
     matcher = StructureMatcher(**CSP_MATCHER)
+    predicted, truth = pair[0].to_pymatgen(), pair[1].to_pymatgen()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            result = matcher.get_rms_dist(from_payload(pair[0]), from_payload(pair[1]))
+            result = matcher.get_rms_dist(predicted, truth)
         except Exception:
             return float("nan")
     return float("nan") if result is None else float(result[0])
 
 
 def compute_rms(
-    pairs: Sequence[tuple[Payload, Payload]], pool: Pool, progress: ProgressFn | None = None
+    pairs: Sequence[tuple[CrystalArrays, CrystalArrays]],
+    pool: Pool,
+    progress: ProgressFn | None = None,
 ) -> np.ndarray:
     """(n_pairs,) normalised RMS per (prediction, ground truth) pair, NaN if unmatched."""
     values = pool.map(rms_pair, pairs, chunk_size=16, stage="match", progress=progress)

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from autoperi_data import CrystalArrays
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
 from ._parallel import Pool, ProgressFn
-from ._structs import Payload, from_payload
 
 
-def _formula(payload: Payload) -> str:
+def _formula(payload: CrystalArrays) -> str:
     from pymatgen.core import Composition, Element
 
     values, counts = np.unique(payload[1], return_counts=True)
@@ -26,7 +26,7 @@ def _formula(payload: Payload) -> str:
     return Composition(amounts).reduced_formula
 
 
-def _any_match(item: tuple[Payload, list[Payload]]) -> bool:
+def _any_match(item: tuple[CrystalArrays, list[CrystalArrays]]) -> bool:
     """Worker: does the first structure match any of the others (StructureMatcher defaults)?"""
     import warnings
 
@@ -34,21 +34,21 @@ def _any_match(item: tuple[Payload, list[Payload]]) -> bool:
     if not others:
         return False
     matcher = StructureMatcher()
-    structure = from_payload(target)
+    structure = target.to_pymatgen()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for other in others:
-            if _safe_fit(matcher, structure, from_payload(other)):
+            if _safe_fit(matcher, structure, other.to_pymatgen()):
                 return True
     return False
 
 
-def _first_of_group(group: list[Payload]) -> list[bool]:
+def _first_of_group(group: list[CrystalArrays]) -> list[bool]:
     """Worker: for a same-formula group, True for members that match no earlier member."""
     import warnings
 
     matcher = StructureMatcher()
-    structures = [from_payload(p) for p in group]
+    structures = [p.to_pymatgen() for p in group]
     representatives: list = []
     out = []
     with warnings.catch_warnings():
@@ -69,7 +69,7 @@ def _safe_fit(matcher: StructureMatcher, a: Structure, b: Structure) -> bool:
 
 
 def uniqueness(
-    payloads: Sequence[Payload], pool: Pool, progress: ProgressFn | None = None
+    payloads: Sequence[CrystalArrays], pool: Pool, progress: ProgressFn | None = None
 ) -> np.ndarray:
     """(n,) True for samples that match no earlier sample."""
     groups: dict[str, list[int]] = {}
@@ -90,13 +90,13 @@ def uniqueness(
 
 
 def novelty(
-    payloads: Sequence[Payload],
-    reference: Sequence[Payload],
+    payloads: Sequence[CrystalArrays],
+    reference: Sequence[CrystalArrays],
     pool: Pool,
     progress: ProgressFn | None = None,
 ) -> np.ndarray:
     """(n,) True for samples that match no reference structure."""
-    by_formula: dict[str, list[Payload]] = {}
+    by_formula: dict[str, list[CrystalArrays]] = {}
     for p in reference:
         by_formula.setdefault(_formula(p), []).append(p)
     items = [(p, by_formula.get(_formula(p), [])) for p in payloads]

@@ -11,7 +11,8 @@ import numpy as np
 from ._structs import SampleRecord
 
 
-def _figure(width: float = 5.0, height: float = 3.5):  # -> (Figure, Axes)
+def figure(width: float = 5.0, height: float = 3.5):  # -> (Figure, Axes)
+    """A matplotlib (Figure, Axes) of `width` x `height` inches on the Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,7 +29,7 @@ def _finite(values: np.ndarray) -> np.ndarray:
 
 def histogram(samples: np.ndarray, reference: np.ndarray, xlabel: str, path: Path) -> Path:
     """Overlaid density histograms of samples and reference (shared bins)."""
-    fig, ax = _figure()
+    fig, ax = figure()
     a, b = _finite(samples), _finite(reference)
     both = np.concatenate([a, b])
     bins = np.histogram_bin_edges(both, bins=50) if len(both) else 10
@@ -47,7 +48,7 @@ def bars(
     samples: np.ndarray, reference: np.ndarray, xlabel: str, path: Path, top: int = 25
 ) -> Path:
     """Side-by-side bars of the shares of integer categories (the `top` most frequent)."""
-    fig, ax = _figure(7.0 if top > 10 else 5.0)
+    fig, ax = figure(7.0 if top > 10 else 5.0)
     a, b = np.asarray(samples, dtype=np.int64), np.asarray(reference, dtype=np.int64)
     values, counts = np.unique(np.concatenate([a, b]), return_counts=True)
     keep = np.sort(values[np.argsort(-counts)[:top]])
@@ -65,7 +66,7 @@ def bars(
     return path
 
 
-def structures(records: Sequence[SampleRecord], path: Path, n: int = 6) -> Path | None:
+def structure_pictures(records: Sequence[SampleRecord], path: Path, n: int = 6) -> Path | None:
     """Pictures of up to `n` structures (ASE's plot_atoms, slightly rotated view)."""
     from ase.visualize.plot import plot_atoms
     from pymatgen.io.ase import AseAtomsAdaptor
@@ -73,7 +74,7 @@ def structures(records: Sequence[SampleRecord], path: Path, n: int = 6) -> Path 
     chosen = [r for r in records if r.structure is not None][:n]
     if not chosen:
         return None
-    fig, _ = _figure(3.0 * min(len(chosen), 3), 3.2 * ((len(chosen) + 2) // 3))
+    fig, _ = figure(3.0 * min(len(chosen), 3), 3.2 * ((len(chosen) + 2) // 3))
     fig.clear()
     for k, record in enumerate(chosen):
         ax = fig.add_subplot((len(chosen) + 2) // 3, min(len(chosen), 3), k + 1)
@@ -126,5 +127,5 @@ def report_figures(
             columns["rms"], np.zeros(0), "normalised RMS (matched)", out_dir / f"{name}_rms.png"
         )
     valid = [records[i] for i in np.flatnonzero(columns["valid"])]
-    files["structures"] = structures(valid, out_dir / f"{name}_structures.png")
+    files["structures"] = structure_pictures(valid, out_dir / f"{name}_structures.png")
     return {k: p.name for k, p in files.items() if p is not None}

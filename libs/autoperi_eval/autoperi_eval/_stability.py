@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from autoperi_data import CrystalArrays
 from pymatgen.core import Composition
 
 from ._chgnet import RelaxSettings
 from ._context import Context
 from ._hull import Hull, relevant_entries
-from ._structs import Payload, to_payload
 
 
 @dataclass
@@ -31,11 +31,15 @@ class Stability:
     n_reference_relaxed: int
 
 
-def _reference(ctx: Context, targets: list[Composition]) -> tuple[list[Payload], list[Composition]]:
+def _reference(
+    ctx: Context, targets: list[Composition]
+) -> tuple[list[CrystalArrays], list[Composition]]:
     records = ctx.hull_records()
     comps = [r.structure.composition for r in records]
     wanted = relevant_entries(comps, targets)
-    return [to_payload(records[i].structure) for i in wanted], [comps[i] for i in wanted]
+    return [CrystalArrays.from_pymatgen(records[i].structure) for i in wanted], [
+        comps[i] for i in wanted
+    ]
 
 
 def _hull_of(
@@ -46,7 +50,7 @@ def _hull_of(
 
 
 def stability(
-    ctx: Context, payloads: list[Payload], comps: list[Composition], e_sp: np.ndarray
+    ctx: Context, payloads: list[CrystalArrays], comps: list[Composition], e_sp: np.ndarray
 ) -> Stability:
     """E_hull of the property subset (single point) and of its first `relax_samples` (relaxed)."""
     settings = ctx.settings

@@ -1,8 +1,9 @@
 """Sample records, building rules (SCIENCE 5.1) and the compact form structures travel in.
 
-Structures cross process boundaries as a `Payload` (lattice rows (3, 3), atomic numbers (n,),
-fractional coordinates (n, 3)), which pickles much smaller than a pymatgen `Structure`, and they are
-keyed in the on-disk cache by `structure_key`, a sha256 of a canonical text description.
+Structures cross process boundaries as `autoperi_data.CrystalArrays` (lattice rows (3, 3), atomic
+numbers (n,), fractional coordinates (n, 3)), which pickle much smaller than a pymatgen `Structure`,
+and they are keyed in the on-disk cache by `structure_key`, a sha256 of a canonical text
+description.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from autoperi_data import CrystalArrays
 from pymatgen.core import Lattice, Structure
-
-#: Lattice rows (3, 3) in Angstrom, atomic numbers (n,), fractional coordinates (n, 3).
-Payload = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 #: CDVAE's building rule: a cell below this volume (A^3) is "not constructed".
 MIN_VOLUME = 0.1
@@ -46,26 +45,15 @@ class SampleRecord:
         return self.structure is not None and not self.reason
 
 
-def to_payload(structure: Structure) -> Payload:
-    """Compact, picklable form of a structure: (lattice (3, 3), numbers (n,), frac (n, 3))."""
-    numbers = np.array([site.specie.Z for site in structure], dtype=np.int64)
-    return (np.array(structure.lattice.matrix), numbers, np.array(structure.frac_coords))
-
-
-def from_payload(payload: Payload) -> Structure:
-    """Inverse of `to_payload`."""
-    lattice, numbers, frac = payload
-    return Structure(Lattice(lattice), [int(z) for z in numbers], frac, coords_are_cartesian=False)
-
-
-def structure_key(structure: Structure | Payload) -> str:
+def structure_key(structure: Structure | CrystalArrays) -> str:
     """sha256 of a canonical description: invariant to site order and to periodic image shifts.
 
     Sites are sorted by (Z, x, y, z) with coordinates wrapped into [0, 1) and written to 1e-8;
     the lattice is written to 1e-8 Angstrom. Two cells of the same crystal in different bases get
     different keys (the cache then simply computes twice).
     """
-    lattice, numbers, frac = structure if isinstance(structure, tuple) else to_payload(structure)
+    arrays = structure if isinstance(structure, tuple) else CrystalArrays.from_pymatgen(structure)
+    lattice, numbers, frac = arrays
     wrapped = np.round(np.mod(frac, 1.0), 8)
     wrapped[wrapped >= 1.0] = 0.0
     wrapped = wrapped + 0.0  # turns -0.0 into 0.0

@@ -10,33 +10,33 @@ import functools
 from collections.abc import Sequence
 
 import numpy as np
+from autoperi_data import CrystalArrays
 
 from ._cache import Cache, Value
 from ._parallel import Pool, ProgressFn, pool_compute
-from ._structs import Payload, from_payload, structure_key
+from ._structs import structure_key
 
 SYMPREC = 0.1
 
 
-def space_group_payload(payload: Payload, symprec: float = SYMPREC) -> Value:
+def space_group_arrays(payload: CrystalArrays, symprec: float = SYMPREC) -> Value:
     """Worker: {"number": () int}, 0 when spglib finds no space group."""
     import warnings
 
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+    structure = payload.to_pymatgen()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            number = SpacegroupAnalyzer(
-                from_payload(payload), symprec=symprec
-            ).get_space_group_number()
+            number = SpacegroupAnalyzer(structure, symprec=symprec).get_space_group_number()
         except Exception:
             number = 0
     return {"number": np.array(int(number or 0))}
 
 
 def compute_space_groups(
-    payloads: Sequence[Payload],
+    payloads: Sequence[CrystalArrays],
     cache: Cache,
     pool: Pool,
     *,
@@ -49,7 +49,7 @@ def compute_space_groups(
 
     namespace = f"spg/symprec-{symprec}/spglib-{spglib.__version__}"
     keys = [structure_key(p) for p in payloads]
-    fn = functools.partial(space_group_payload, symprec=symprec)
+    fn = functools.partial(space_group_arrays, symprec=symprec)
     compute = pool_compute(pool, fn, label, progress, chunk_size=32)
     values = cache.cached_compute(namespace, label, keys, payloads, compute)
     return np.array([int(v["number"]) for v in values], dtype=np.int64)

@@ -3,9 +3,10 @@
 import json
 
 import numpy as np
+from autoperi_data import CrystalArrays
 from pymatgen.core import Lattice, Structure
 
-from autoperi_eval import Cache, structure_key, to_payload
+from autoperi_eval import Cache, structure_key
 
 
 def nacl() -> Structure:
@@ -19,7 +20,7 @@ def test_key_ignores_order_and_image_shifts_but_not_content() -> None:
     moved = Structure(base.lattice, ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.51]])
     assert structure_key(base) == structure_key(permuted) == structure_key(shifted)
     assert structure_key(base) != structure_key(moved)
-    assert structure_key(base) == structure_key(to_payload(base))
+    assert structure_key(base) == structure_key(CrystalArrays.from_pymatgen(base))
 
 
 def test_cached_compute_counts_and_persists(tmp_path) -> None:

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+from autoperi_data import CrystalArrays
 
-from autoperi_eval import Cache, to_payload
+from autoperi_eval import Cache
 from autoperi_eval._chgnet import RelaxSettings, Scorer
 
 
@@ -14,9 +15,13 @@ def test_scorer_matches_direct_chgnet(load_split) -> None:
     structures = [r.structure for r in load_split("perov_5:test[:6]")]
     scorer = Scorer(Cache(None), n_workers=1, batch_size=4)
     try:
-        energies, features = scorer.single_point([to_payload(s) for s in structures], "t")
+        energies, features = scorer.single_point(
+            [CrystalArrays.from_pymatgen(s) for s in structures], "t"
+        )
         relaxed, steps = scorer.relax(
-            [to_payload(s) for s in structures[:2]], RelaxSettings(steps=20, fmax=0.1), "r"
+            [CrystalArrays.from_pymatgen(s) for s in structures[:2]],
+            RelaxSettings(steps=20, fmax=0.1),
+            "r",
         )
     finally:
         scorer.close()

@@ -4,8 +4,9 @@ coverage monotonically (seeded, small subset)."""
 import itertools
 
 import numpy as np
+from autoperi_data import CrystalArrays
 
-from autoperi_eval import Cache, Pool, compute_coverage, perturb, to_payload
+from autoperi_eval import Cache, Pool, compute_coverage, perturb
 from autoperi_eval._basic import basic_table
 from autoperi_eval._fingerprints import compute_fingerprints
 from autoperi_eval._match import compute_rms
@@ -20,17 +21,23 @@ def test_noise_lowers_match_rate_and_coverage(load_split, eval_cache_dir) -> Non
     rates, rmses, recalls, precisions = [], [], [], []
     with Pool(2) as pool:
         ref_s, ref_c, _ = compute_fingerprints(
-            [to_payload(s) for s in truth], cache, pool, label="r"
+            [CrystalArrays.from_pymatgen(s) for s in truth], cache, pool, label="r"
         )
         for sigma_pos, sigma_lattice in LEVELS:
             noisy = perturb(truth, sigma_pos, sigma_lattice, seed=11)
             valid = basic_table(records)["valid"]
             rms = compute_rms(
-                [(to_payload(a), to_payload(b)) for a, b in zip(noisy, truth, strict=True)], pool
+                [
+                    (CrystalArrays.from_pymatgen(a), CrystalArrays.from_pymatgen(b))
+                    for a, b in zip(noisy, truth, strict=True)
+                ],
+                pool,
             )
             rates.append(np.isfinite(rms).mean())
             rmses.append(np.nanmean(rms) if np.isfinite(rms).any() else np.inf)
-            s, c, ok = compute_fingerprints([to_payload(x) for x in noisy], cache, pool, label="g")
+            s, c, ok = compute_fingerprints(
+                [CrystalArrays.from_pymatgen(x) for x in noisy], cache, pool, label="g"
+            )
             cov = compute_coverage(
                 s[ok],
                 c[ok],

@@ -3,10 +3,11 @@ bookkeeping of the match-rate variants."""
 
 import numpy as np
 import pytest
+from autoperi_data import CrystalArrays
 from pymatgen.core import Lattice, Structure
 from scipy.spatial.transform import Rotation
 
-from autoperi_eval import match_metrics, rms_pair, to_payload
+from autoperi_eval import match_metrics, rms_pair
 
 
 def spinel_like() -> Structure:
@@ -34,13 +35,17 @@ def test_same_crystal_in_another_description_matches_with_zero_rms(seed: int) ->
     structure = spinel_like()
     copy = redescribe(structure, seed)
     assert not np.allclose(copy.lattice.matrix, structure.lattice.matrix)
-    assert rms_pair((to_payload(copy), to_payload(structure))) == pytest.approx(0.0, abs=1e-6)
+    assert rms_pair(
+        (CrystalArrays.from_pymatgen(copy), CrystalArrays.from_pymatgen(structure))
+    ) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_different_crystals_do_not_match() -> None:
     structure = spinel_like()
     other = Structure(structure.lattice, structure.species, np.random.default_rng(9).random((7, 3)))
-    assert np.isnan(rms_pair((to_payload(other), to_payload(structure))))
+    assert np.isnan(
+        rms_pair((CrystalArrays.from_pymatgen(other), CrystalArrays.from_pymatgen(structure)))
+    )
 
 
 def test_match_metric_variants() -> None:

@@ -2,13 +2,15 @@
 lattice x torus, and physics-informed training terms.
 
 Public surface: configs, the batch type, the backbone, the per-field processes, the generic
-generative core with its flow and diffusion models, training, checkpoints and the `Generator`
-facade. The property test kit lives in
-`autoperi_model.testing`; the typer sub-app in `autoperi_model.cli`.
+generative core with its flow and diffusion models, training (on tables of featurised shards),
+checkpoints and the `Generator` facade, the only way to sample, with its registry of checkpoint
+kinds (`register_kind`: a new kind of model registers its loader there). The property test kit
+lives in `autoperi_model.testing`; the typer sub-app in `autoperi_model.cli`.
 """
 
 from autoperi_model._backbone import TYPE_LOGITS, Backbone
 from autoperi_model._batch import CrystalBatch, CrystalTable
+from autoperi_model._bench import bench_sample, bench_train
 from autoperi_model._checkpoint import Manifest, load_weights, read_manifest, save_checkpoint
 from autoperi_model._config import (
     BackboneConfig,
@@ -20,20 +22,39 @@ from autoperi_model._config import (
     SampleConfig,
     TrainConfig,
 )
-from autoperi_model._data import load_split
 from autoperi_model._diffusion import DiffusionModel, LatticeDiffusion, TorusDiffusion
 from autoperi_model._fields import FieldProcess, LatticeFlow, TorusFlow
 from autoperi_model._flow import FlowModel, build_model
-from autoperi_model._generator import Generator, parse_composition
+from autoperi_model._generator import Generator, ModelGenerator
 from autoperi_model._graph import build_graph, cap_neighbors
+from autoperi_model._kinds import (
+    TASKS,
+    CheckpointMismatch,
+    Kind,
+    check_checkpoint,
+    checkpoint_kind,
+    load_generator,
+    register_kind,
+    registered_kinds,
+)
 from autoperi_model._model import GenerativeModel
 from autoperi_model._physics import min_distance_penalty
+from autoperi_model._sampling import (
+    SampleSpec,
+    atom_count_range,
+    atom_count_weights,
+    element_numbers,
+    parse_composition,
+    sample_seed,
+)
 from autoperi_model._train import TrainingData, train
 
 __all__ = [
+    "TASKS",
     "TYPE_LOGITS",
     "Backbone",
     "BackboneConfig",
+    "CheckpointMismatch",
     "Config",
     "CrystalBatch",
     "CrystalTable",
@@ -45,23 +66,36 @@ __all__ = [
     "FlowModel",
     "GenerativeModel",
     "Generator",
+    "Kind",
     "LatticeDiffusion",
     "LatticeFlow",
     "Manifest",
+    "ModelGenerator",
     "PhysicsConfig",
     "SampleConfig",
+    "SampleSpec",
     "TorusDiffusion",
     "TorusFlow",
     "TrainConfig",
     "TrainingData",
+    "atom_count_range",
+    "atom_count_weights",
+    "bench_sample",
+    "bench_train",
     "build_graph",
     "build_model",
     "cap_neighbors",
-    "load_split",
+    "check_checkpoint",
+    "checkpoint_kind",
+    "element_numbers",
+    "load_generator",
     "load_weights",
     "min_distance_penalty",
     "parse_composition",
     "read_manifest",
+    "register_kind",
+    "registered_kinds",
+    "sample_seed",
     "save_checkpoint",
     "train",
 ]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
+from autoperi_data import CrystalArrays
 from periodic import SymmetryTable
 from torch import Tensor
 
@@ -58,15 +60,16 @@ class CrystalBatch:
             num_atoms=num_atoms,
         )
 
-    def split(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per-crystal (lattice (3, 3), frac (n, 3), atomic numbers (n,)) as float64/int64 numpy."""
+    def arrays(self) -> list[CrystalArrays]:
+        """Each crystal as `CrystalArrays` (float64 / int64 numpy copies), in batch order."""
         bounds = torch.cumsum(self.num_atoms, 0).tolist()
         starts = [0, *bounds[:-1]]
         lat = self.lattice.detach().double().numpy()
         frac = self.frac_coords.detach().double().numpy()
         z = self.atomic_numbers.numpy()
         return [
-            (lat[b], frac[s:e], z[s:e]) for b, (s, e) in enumerate(zip(starts, bounds, strict=True))
+            CrystalArrays(lat[b], z[s:e], frac[s:e])
+            for b, (s, e) in enumerate(zip(starts, bounds, strict=True))
         ]
 
 
@@ -82,6 +85,18 @@ class CrystalTable:
 
     def __len__(self) -> int:
         return int(self.num_atoms.shape[0])
+
+    @staticmethod
+    def from_crystals(crystals: Sequence[Any]) -> CrystalTable:
+        """A float64 table of crystals (anything with lattice, frac_coords, atomic_numbers, e.g.
+        `xtal.Crystal` or `CrystalArrays`), in order."""
+        batch = CrystalBatch.from_arrays(
+            [c.lattice for c in crystals],
+            [c.frac_coords for c in crystals],
+            [c.atomic_numbers for c in crystals],
+            torch.float64,
+        )
+        return CrystalTable.from_batch(batch)
 
     @staticmethod
     def from_batch(batch: CrystalBatch) -> CrystalTable:

@@ -39,11 +39,14 @@ def _write(out: Path, name: str, result: dict[str, Any], headline: str) -> None:
     (out / f"{name}.md").write_text(body)
 
 
-def bench_train(config_path: Path, out: Path, steps: int = 20, warmup: int = 3) -> dict[str, Any]:
-    """Time `steps` optimizer steps (after `warmup`) of the config's model on its training data."""
+def bench_train(
+    config_path: Path, data: TrainingData, out: Path, steps: int = 20, warmup: int = 3
+) -> dict[str, Any]:
+    """Time `steps` optimizer steps (after `warmup`) of the config's model on `data` (its
+    training data, read from the featurised shards of its dataset commit)."""
     torch.set_num_threads(1)
     config = Config.from_yaml(config_path).updated(train={"init_from": None})  # speed only
-    run = _Run(config, TrainingData.from_config(config))
+    run = _Run(config, data)
     for _ in range(warmup):
         run.train_step()
     start = time.perf_counter()
@@ -76,7 +79,7 @@ def bench_sample(
 ) -> dict[str, Any]:
     """Time sampling `n` crystals of `composition` in one batch (`steps` steps of `sampler`)."""
     torch.set_num_threads(1)
-    gen = Generator.from_checkpoint(checkpoint)
+    gen = Generator.from_checkpoint(checkpoint, tasks=("csp",), processes=("flow",))
     gen.generate_csp([composition], 8, steps=2, sampler=sampler)  # warm-up
     start = time.perf_counter()
     crystals = gen.generate_csp([composition], n, steps=steps, sampler=sampler, batch_size=n)

@@ -64,7 +64,9 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         body = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "config"}
-        return {"format": FORMAT_VERSION, "config": self.config.model_dump(mode="json"), **body}
+        config = self.config.model_dump(mode="json")
+        kind = f"{self.config.task}/{self.config.process}"  # the Generator registry's key
+        return {"format": FORMAT_VERSION, "kind": kind, "config": config, **body}
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Manifest:

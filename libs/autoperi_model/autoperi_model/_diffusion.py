@@ -170,6 +170,25 @@ class DiffusionModel(GenerativeModel):
         state = template.replace(
             **{k: p.sample_base(template, generator) for k, p in self.processes.items()}
         )
+        return self.sample_from(state, steps, sampler, generator)
+
+    @torch.no_grad()
+    def sample_from(
+        self,
+        state: CrystalBatch,
+        steps: int,
+        sampler: str,
+        generator: torch.Generator,
+        anneal: dict[str, float] | None = None,
+        allowed_types: Tensor | None = None,
+    ) -> tuple[CrystalBatch, int]:
+        """DDPM ancestral steps from a base state drawn beforehand (`draw_base`); the reverse
+        steps' noise comes from `generator`. NFE = steps. `anneal` and `allowed_types` are
+        accepted for a uniform call and must be empty (diffusion is CSP only)."""
+        if steps < 1 or sampler not in self.samplers:
+            raise ValueError(f"need steps >= 1 and sampler ddpm, got {steps}, {sampler!r}")
+        if anneal or allowed_types is not None:
+            raise ValueError("anneal and type restrictions apply to flow models only")
         for i in range(steps):
             t, t_next = i / steps, (i + 1) / steps
             times = torch.full((state.num_crystals,), t, dtype=state.lattice.dtype)

@@ -25,9 +25,11 @@ class FlowModel(GenerativeModel):
 
     samplers = ("euler", "heun")
 
-    def velocities(self, state: CrystalBatch, t: Tensor) -> dict[str, Tensor]:
-        """Velocity of each generated field at `state`, time t (B,)."""
-        return self.predictions(state, t)
+    def velocities(
+        self, state: CrystalBatch, t: Tensor, allowed_types: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Velocity of each generated field at `state`, time t (B,) (see `predictions`)."""
+        return self.predictions(state, t, allowed_types)
 
     @torch.no_grad()
     def sample(
@@ -51,6 +53,18 @@ class FlowModel(GenerativeModel):
         )
         return self.integrate(state, steps, sampler, generator, anneal)
 
+    def sample_from(
+        self,
+        state: CrystalBatch,
+        steps: int,
+        sampler: Sampler,
+        generator: torch.Generator,
+        anneal: Mapping[str, float] | None = None,
+        allowed_types: Tensor | None = None,
+    ) -> tuple[CrystalBatch, int]:
+        """Generate from a base state drawn beforehand (`draw_base`): `integrate`."""
+        return self.integrate(state, steps, sampler, generator, anneal, allowed_types)
+
     @torch.no_grad()
     def integrate(
         self,
@@ -59,27 +73,31 @@ class FlowModel(GenerativeModel):
         sampler: Sampler,
         generator: torch.Generator,
         anneal: Mapping[str, float] | None = None,
+        allowed_types: Tensor | None = None,
     ) -> tuple[CrystalBatch, int]:
         """Integrate the generated fields of `state` (taken as the state at t = 0) to t = 1;
-        `sample` without the base draw. Returns the batch and the NFE per sample."""
+        `sample` without the base draw. `allowed_types` restricts generated types (see
+        `predictions`). Returns the batch and the NFE per sample."""
         if steps < 1 or sampler not in self.samplers:
             known = "/".join(self.samplers)
             raise ValueError(f"need steps >= 1 and sampler in {known}, got {steps}, {sampler!r}")
         dt, nfe = 1.0 / steps, 0
         for i in range(steps):
             t = torch.full((state.num_crystals,), i * dt, dtype=state.lattice.dtype)
-            vel = self._scaled(state, t, anneal or {})
+            vel = self._scaled(state, t, anneal or {}, allowed_types)
             nfe += 1
             if sampler == "heun":
                 guess = self._advance(state, vel, t, dt, generator)
-                vel2 = self._scaled(guess, t + dt, anneal or {})
+                vel2 = self._scaled(guess, t + dt, anneal or {}, allowed_types)
                 nfe += 1
                 vel = {k: 0.5 * (vel[k] + vel2[k]) for k in vel}
             state = self._advance(state, vel, t, dt, generator)
         return state, nfe
 
-    def _scaled(self, state: CrystalBatch, t: Tensor, anneal: Mapping[str, float]) -> dict:
-        vel = self.velocities(state, t)
+    def _scaled(
+        self, state: CrystalBatch, t: Tensor, anneal: Mapping[str, float], allowed: Tensor | None
+    ) -> dict:
+        vel = self.velocities(state, t, allowed)
         for key, s in anneal.items():
             factor = 1 + s * t
             if vel[key].shape[0] != state.num_crystals:  # per-atom field

@@ -1,4 +1,17 @@
-"""`Generator`: the facade that services and the CLI use to sample crystals from a checkpoint."""
+"""`Generator`: the one way to sample crystals from a checkpoint (services, CLI and notebooks).
+
+`Generator.from_checkpoint(path, tasks=..., processes=...)` loads any registered checkpoint kind
+(`_kinds`) and refuses one of the wrong task or process with a clear message. Every generator
+answers `sample(specs)`: one crystal per `SampleSpec` (per-sample seed, CSP cell or de novo with
+element restrictions and an atom-count range, conditions). `generate_csp`, `generate_types` and
+`generate_dng` build specs for the common requests; `restore_lattices` serves task lattice.
+
+`ModelGenerator` serves the checkpoints this library trains (kinds csp/flow, csp/diffusion,
+dng/flow, lattice/flow): sample i's atom count and base noise are drawn from its own generator
+seeded by its spec's seed, so its crystal does not depend on the batch it ran in, except where a
+process draws noise while integrating (de novo type jumps, DDPM steps): that noise comes from one
+generator per batch, seeded by `noise_seed` or by the batch's sample seeds.
+"""
 
 from __future__ import annotations
 
@@ -7,124 +20,220 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pymatgen.core import Composition, Element
+from pymatgen.core import Composition
 from xtal import Crystal, Provenance
 
 from autoperi_model._batch import CrystalBatch
 from autoperi_model._checkpoint import Manifest, load_weights
-from autoperi_model._flow import Sampler, build_model
+from autoperi_model._flow import build_model
+from autoperi_model._kinds import CheckpointMismatch, load_generator, register_kind
 from autoperi_model._model import GenerativeModel
+from autoperi_model._sampling import (
+    SampleSpec,
+    atom_count_weights,
+    mix_seeds,
+    parse_composition,
+    sample_seed,
+)
 from autoperi_model._types import MASK
-
-MAX_ATOMS = 100
-
-
-def parse_composition(text: str | Composition) -> np.ndarray:
-    """Atomic numbers (n,) of one cell of a formula such as "SrTiO3" or "Sr2Ti2O6".
-
-    Raises ValueError naming the problem for unknown elements, fractional amounts, empty or
-    oversized cells.
-    """
-    try:
-        comp = text if isinstance(text, Composition) else Composition(str(text))
-    except (ValueError, KeyError) as exc:
-        raise ValueError(f"cannot parse composition {text!r}: {exc}") from None
-    unknown = [str(el) for el in comp if not isinstance(el, Element)]
-    if unknown:
-        raise ValueError(f"composition {text!r} has unknown elements: {', '.join(unknown)}")
-    amounts = {el.Z: amt for el, amt in comp.element_composition.items()}
-    if not amounts or any(abs(a - round(a)) > 1e-6 or a <= 0 for a in amounts.values()):
-        raise ValueError(f"composition {text!r} needs whole, positive numbers of atoms per cell")
-    numbers = np.concatenate([np.full(round(a), z) for z, a in sorted(amounts.items())])
-    if len(numbers) > MAX_ATOMS:
-        raise ValueError(f"composition {text!r} has {len(numbers)} atoms; at most {MAX_ATOMS}")
-    return numbers.astype(np.int64)
 
 
 class Generator:
-    """Crystal structure prediction from a trained checkpoint (EMA weights, CPU, float32)."""
+    """Samples crystals from one loaded checkpoint (see the module notes).
 
-    def __init__(self, model: GenerativeModel, manifest: Manifest, checkpoint_id: str = "") -> None:
-        self.model = model.eval()
-        self.manifest = manifest
-        self.checkpoint_id = checkpoint_id or manifest.weights_sha256[:12]
+    Subclasses set `kind`, `tasks` ({"csp", "dng", "lattice"} or new ones), the sampler
+    description (`samplers`, `default_sampler`, `default_steps`, `max_z`, `atom_counts`,
+    `conditions`) and implement `sample` (and `restore_lattices` for task lattice).
+    """
+
+    kind: str = ""  # the registered kind, e.g. "csp/flow"
+    tasks: frozenset[str] = frozenset()
+    samplers: tuple[str, ...] = ()  # sampler names `sample` accepts
+    default_sampler: str = ""
+    default_steps: int = 0
+    max_z: int = 0  # the largest atomic number it can place
+    atom_counts: tuple[int, ...] = ()  # de novo: training crystals with n atoms at index n
+    conditions: tuple[str, ...] = ()  # properties a SampleSpec may condition on
+
+    def __init__(self, checkpoint_id: str) -> None:
+        self.checkpoint_id = checkpoint_id
 
     @staticmethod
-    def from_checkpoint(path: str | Path) -> Generator:
-        """Load a checkpoint directory (weights verified against the manifest's sha256)."""
-        weights, manifest = load_weights(Path(path))
-        model = build_model(manifest.config, manifest.volume_per_atom)
-        model.load_state_dict(weights)
-        return Generator(model, manifest)
+    def from_checkpoint(
+        path: str | Path,
+        tasks: Sequence[str] | None = None,
+        processes: Sequence[str] | None = None,
+    ) -> Generator:
+        """Load a checkpoint directory; CheckpointMismatch if it serves none of `tasks` or its
+        process is not in `processes` (see `load_generator`)."""
+        return load_generator(path, tasks, processes)
+
+    def sample(
+        self,
+        specs: Sequence[SampleSpec],
+        steps: int | None = None,
+        sampler: str | None = None,
+        batch_size: int = 512,
+        noise_seed: int | None = None,
+    ) -> list[Crystal]:
+        """One crystal per spec, in order (ValueError naming what the checkpoint cannot serve)."""
+        raise NotImplementedError
+
+    def restore_lattices(
+        self, crystals: Sequence[Crystal], steps: int | None = None, sampler: str | None = None,
+        seed: int = 0, batch_size: int = 512,
+    ) -> list[Crystal]:  # fmt: skip
+        """The crystals with their lattices restored (task lattice)."""
+        raise self.mismatch("lattice")
+
+    def mismatch(self, task: str) -> CheckpointMismatch:
+        """The error for a request of `task` this checkpoint does not serve."""
+        serves = ", ".join(sorted(self.tasks))
+        return CheckpointMismatch(
+            f"checkpoint {self.checkpoint_id} is a {self.kind} model (task {serves}); it cannot "
+            f"serve {task}: use a task {task} checkpoint"
+        )
+
+    def check(self, specs: Sequence[SampleSpec]) -> None:
+        """ValueError naming the first spec this checkpoint cannot serve."""
+        for i, spec in enumerate(specs):
+            task = "dng" if spec.de_novo else "csp"
+            if task not in self.tasks:
+                raise self.mismatch(task)
+            unknown = sorted(set(spec.conditions) - set(self.conditions))
+            if unknown:
+                takes = ", ".join(self.conditions) or "none"
+                raise ValueError(
+                    f"sample {i}: checkpoint {self.checkpoint_id} takes no condition "
+                    f"{', '.join(unknown)} (conditions it takes: {takes})"
+                )
 
     def generate_csp(
         self,
         compositions: Sequence[str | Composition],
         n_per_composition: int = 1,
         steps: int | None = None,
-        sampler: Sampler | None = None,
+        sampler: str | None = None,
         seed: int = 0,
         batch_size: int = 512,
-        anneal: dict[str, float] | None = None,
     ) -> list[Crystal]:
-        """`n_per_composition` crystals per composition (grouped by composition, in order)."""
+        """`n_per_composition` crystals per composition (grouped by composition, in order);
+        sample i is seeded by `sample_seed(seed, i)`."""
         cells = [parse_composition(c) for c in compositions]
-        max_z = self.manifest.config.backbone.max_z
-        for text, cell in zip(compositions, cells, strict=True):
-            if cell.max() > max_z:
-                raise ValueError(f"composition {text!r} has elements beyond Z = {max_z}")
         types = [z for z in cells for _ in range(n_per_composition)]
-        return self.generate_types(types, steps, sampler, seed, batch_size, anneal)
+        return self.generate_types(types, steps, sampler, seed, batch_size)
 
     def generate_types(
         self,
         types: Sequence[np.ndarray],
         steps: int | None = None,
-        sampler: Sampler | None = None,
+        sampler: str | None = None,
         seed: int = 0,
         batch_size: int = 512,
-        anneal: dict[str, float] | None = None,
     ) -> list[Crystal]:
-        """One crystal per atomic-number array (n_i,), sampled in batches of `batch_size`.
+        """One CSP crystal per atomic-number array (n_i,); sample i seeded by
+        `sample_seed(seed, i)`."""
+        specs = [SampleSpec(sample_seed(seed, i), np.asarray(z)) for i, z in enumerate(types)]
+        return self.sample(specs, steps, sampler, batch_size)
 
-        Unset sampler settings (steps, sampler, anneal) come from the checkpoint's config.
-        """
-        if self.task != "csp":
-            use = "generate_dng" if self.is_de_novo else "restore_lattices"
-            raise ValueError(
-                f"checkpoint {self.checkpoint_id} is a task: {self.task} model; use {use}, "
-                "or a CSP checkpoint for given compositions"
-            )
-        return self._sample(types, steps, sampler, seed, batch_size, anneal)
-
-    @property
-    def task(self) -> str:
-        """The checkpoint's task: csp, dng or lattice."""
-        return self.manifest.config.task
-
-    @property
-    def is_de_novo(self) -> bool:
-        """True for a checkpoint that generates the atom types too (task: dng)."""
-        return self.task == "dng"
-
-    def restore_lattices(
+    def generate_dng(
         self,
-        crystals: Sequence[Crystal],
+        n: int,
         steps: int | None = None,
-        sampler: Sampler | None = None,
+        sampler: str | None = None,
         seed: int = 0,
         batch_size: int = 512,
+        elements: tuple[int, ...] = (),
+        atoms: tuple[int, int] = (1, 0),
     ) -> list[Crystal]:
+        """`n` de novo crystals (types among `elements`, atom counts in `atoms` = (min, max),
+        max 0: unbounded); sample i seeded by `sample_seed(seed, i)`."""
+        if n < 1:
+            raise ValueError(f"need n >= 1 de novo samples, got {n}")
+        specs = [
+            SampleSpec(sample_seed(seed, i), None, elements, atoms[0], atoms[1]) for i in range(n)
+        ]
+        return self.sample(specs, steps, sampler, batch_size)
+
+
+class ModelGenerator(Generator):
+    """A checkpoint of this library's `GenerativeModel` (EMA weights, CPU, float32)."""
+
+    def __init__(self, model: GenerativeModel, manifest: Manifest, checkpoint_id: str = "") -> None:
+        super().__init__(checkpoint_id or manifest.weights_sha256[:12])
+        self.model = model.eval()
+        self.manifest = manifest
+        config = manifest.config
+        self.kind = f"{config.task}/{config.process}"
+        self.tasks = frozenset({config.task})
+        self.samplers = tuple(model.samplers)
+        self.default_sampler = config.sample.sampler
+        self.default_steps = config.sample.steps
+        self.max_z = config.backbone.max_z
+        self.atom_counts = tuple(manifest.num_atoms_counts)
+
+    @staticmethod
+    def load(path: Path) -> ModelGenerator:
+        """Load a checkpoint directory (weights verified against the manifest's sha256)."""
+        weights, manifest = load_weights(Path(path))
+        model = build_model(manifest.config, manifest.volume_per_atom)
+        model.load_state_dict(weights)
+        return ModelGenerator(model, manifest)
+
+    def sample(self, specs, steps=None, sampler=None, batch_size=512, noise_seed=None):
+        """One crystal per spec, in order; unset steps and sampler come from the checkpoint."""
+        self.check(specs)
+        steps, sampler = steps or self.default_steps, sampler or self.default_sampler
+        gens = [torch.Generator().manual_seed(s.seed) for s in specs]
+        cells = [self._cell(s, g) for s, g in zip(specs, gens, strict=True)]
+        out: list[Crystal] = []
+        for start in range(0, len(specs), batch_size):
+            part = slice(start, start + batch_size)
+            seed = mix_seeds([s.seed for s in specs[part]]) if noise_seed is None else noise_seed
+            allowed = self._allowed(specs[part], cells[part])
+            template = _template(cells[part])
+            state = self.model.draw_base(template, gens[part])
+            noise = torch.Generator().manual_seed(seed)
+            anneal = self.manifest.config.sample.anneal if sampler != "ddpm" else {}
+            state, nfe = self.model.sample_from(state, steps, sampler, noise, anneal, allowed)
+            out.extend(self._to_crystals(state, nfe, sampler, steps))
+        return out
+
+    def _cell(self, spec: SampleSpec, gen: torch.Generator) -> np.ndarray:
+        """The spec's atomic numbers (n,), or n mask tokens with n drawn from the training
+        histogram within its range (de novo); ValueError for Z beyond the model's."""
+        if not spec.de_novo:
+            cell = np.asarray(spec.atomic_numbers, dtype=np.int64)
+            if len(cell) == 0 or cell.min() < 1 or cell.max() > self.max_z:
+                raise ValueError(f"a CSP cell needs 1 or more atoms with Z in 1..{self.max_z}")
+            return cell
+        if any(z < 1 or z > self.max_z for z in spec.elements):
+            raise ValueError(f"de novo elements must have Z in 1..{self.max_z}")
+        hi = spec.max_atoms or len(self.atom_counts)
+        weights = atom_count_weights(self.atom_counts, max(spec.min_atoms, 1), hi)
+        return np.full(int(torch.multinomial(weights, 1, generator=gen)), MASK, dtype=np.int64)
+
+    def _allowed(self, specs: Sequence[SampleSpec], cells: list[np.ndarray]) -> torch.Tensor | None:
+        """(N, max_z + 1) bool: the types each atom may take, None when no spec restricts."""
+        if not any(s.elements for s in specs):
+            return None
+        rows = []
+        for spec, cell in zip(specs, cells, strict=True):
+            row = torch.ones(self.max_z + 1, dtype=torch.bool)
+            if spec.elements:
+                row = torch.zeros_like(row)
+                row[list(spec.elements)] = True
+            rows.append(row.expand(len(cell), -1))
+        return torch.cat(rows)
+
+    def restore_lattices(self, crystals, steps=None, sampler=None, seed=0, batch_size=512):
         """The crystals with their lattices restored (EMPNN's lattice denoising, or
         reconstruction when given cubic cells): fractional coordinates and atoms are kept, the
-        lattice flows from the given cell at t = 0 to t = 1. Needs a task: lattice checkpoint."""
-        if self.task != "lattice":
-            raise ValueError(
-                f"checkpoint {self.checkpoint_id} is a task: {self.task} model; restoring "
-                "lattices needs a task: lattice checkpoint"
-            )
-        steps = steps or self.manifest.config.sample.steps
-        sampler = sampler or self.manifest.config.sample.sampler
+        lattice flows from the given cell at t = 0 to t = 1. Needs a task lattice checkpoint."""
+        if "lattice" not in self.tasks:
+            raise self.mismatch("lattice")
+        steps = steps or self.default_steps
+        sampler = sampler or self.default_sampler
         gen = torch.Generator().manual_seed(seed)
         out: list[Crystal] = []
         for start in range(0, len(crystals), batch_size):
@@ -138,52 +247,30 @@ class Generator:
             out.extend(self._to_crystals(restored, nfe, sampler, steps))
         return out
 
-    def generate_dng(
-        self,
-        n: int,
-        steps: int | None = None,
-        sampler: Sampler | None = None,
-        seed: int = 0,
-        batch_size: int = 512,
-    ) -> list[Crystal]:
-        """`n` de novo crystals: atom counts drawn from the training histogram (seed `seed`),
-        then types, positions and lattice generated jointly."""
-        if not self.is_de_novo:
-            raise ValueError(
-                f"checkpoint {self.checkpoint_id} is a task: {self.task} model; de novo "
-                "generation needs a task: dng checkpoint"
-            )
-        counts = torch.tensor(self.manifest.num_atoms_counts, dtype=torch.float64)
-        if n < 1 or counts.sum() <= 0:
-            raise ValueError(f"need n >= 1 and an atom-count histogram, got n = {n}")
-        gen = torch.Generator().manual_seed(seed)
-        sizes = torch.multinomial(counts, n, replacement=True, generator=gen).tolist()
-        masked = [np.full(k, MASK, dtype=np.int64) for k in sizes]
-        return self._sample(masked, steps, sampler, seed + 1, batch_size, None)
-
-    def _sample(self, types, steps, sampler, seed, batch_size, anneal) -> list[Crystal]:
-        """One crystal per atomic-number array (masked atoms are generated); unset settings
-        come from the checkpoint's config."""
-        steps = steps or self.manifest.config.sample.steps
-        sampler = sampler or self.manifest.config.sample.sampler
-        anneal = self.manifest.config.sample.anneal if anneal is None else anneal
-        gen = torch.Generator().manual_seed(seed)
-        out: list[Crystal] = []
-        for start in range(0, len(types), batch_size):
-            chunk = types[start : start + batch_size]
-            template = CrystalBatch.from_arrays(
-                [np.eye(3)] * len(chunk), [np.zeros((len(z), 3)) for z in chunk], chunk
-            )
-            state, nfe = self.model.sample(template, steps, sampler, gen, anneal)
-            out.extend(self._to_crystals(state, nfe, sampler, steps))
-        return out
-
     def _to_crystals(
         self, state: CrystalBatch, nfe: int, sampler: str, steps: int
     ) -> list[Crystal]:
         meta = {"nfe": float(nfe), "steps": float(steps)}
         prov = Provenance(source=f"sampler:{sampler}", generator=self.checkpoint_id)
         return [
-            Crystal(lat, frac % 1.0, z, properties=meta, provenance=prov)
-            for lat, frac, z in state.split()
+            Crystal(
+                a.lattice, a.frac_coords % 1.0, a.atomic_numbers, properties=meta, provenance=prov
+            )
+            for a in state.arrays()
         ]
+
+
+def _template(cells: Sequence[np.ndarray]) -> CrystalBatch:
+    """A batch with the given atomic numbers (n_i,) and placeholder geometry."""
+    return CrystalBatch.from_arrays(
+        [np.eye(3)] * len(cells), [np.zeros((len(z), 3)) for z in cells], list(cells)
+    )
+
+
+for _task, _process in (
+    ("csp", "flow"),
+    ("csp", "diffusion"),
+    ("dng", "flow"),
+    ("lattice", "flow"),
+):
+    register_kind(f"{_task}/{_process}", ModelGenerator.load, tasks=(_task,))

@@ -55,7 +55,8 @@ def evaluate_lattice_tasks(
     started = time.monotonic()
     true = table.lattice.double()
     crystals = [
-        Crystal(lat, frac, z) for lat, frac, z in table.gather(torch.arange(len(table))).split()
+        Crystal(a.lattice, a.frac_coords, a.atomic_numbers)
+        for a in table.gather(torch.arange(len(table))).arrays()
     ]
     noisy = deform(true, deform_std, torch.Generator().manual_seed(seed))
     kw = {"steps": steps, "sampler": sampler, "seed": seed}

@@ -17,6 +17,19 @@ from autoperi_model._fields import FieldProcess
 from autoperi_model._physics import min_distance_penalty
 
 MIN_DISTANCE = "min_distance"
+TYPES = "atomic_numbers"  # the field a de novo model generates too
+
+
+def _single(batch: CrystalBatch, index: int, start: int) -> CrystalBatch:
+    """Crystal `index` (first atom `start`) of `batch` as a batch of one."""
+    n = int(batch.num_atoms[index])
+    return CrystalBatch(
+        lattice=batch.lattice[index : index + 1],
+        frac_coords=batch.frac_coords[start : start + n],
+        atomic_numbers=batch.atomic_numbers[start : start + n],
+        batch=torch.zeros(n, dtype=torch.long),
+        num_atoms=batch.num_atoms[index : index + 1],
+    )
 
 
 def output_of(process: FieldProcess) -> str:
@@ -52,10 +65,29 @@ class GenerativeModel(nn.Module):
         self.weights = dict(weights)
         self.physics = physics or PhysicsConfig()
 
-    def predictions(self, state: CrystalBatch, t: Tensor) -> dict[str, Tensor]:
-        """Each generated field's prediction (velocity or clean-data target) at time t (B,)."""
+    def predictions(
+        self, state: CrystalBatch, t: Tensor, allowed_types: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Each generated field's prediction (velocity or clean-data target) at time t (B,).
+
+        `allowed_types` (N, max_z + 1) bool, for a model that generates the atom types: logits
+        of types that are not allowed become -inf (None: every type the model knows)."""
         out = self.backbone(state, t)
-        return {k: p.project(out[output_of(p)], state) for k, p in self.processes.items()}
+        pred = {k: p.project(out[output_of(p)], state) for k, p in self.processes.items()}
+        if allowed_types is not None and TYPES in pred:
+            pred[TYPES] = pred[TYPES].masked_fill(~allowed_types, float("-inf"))
+        return pred
+
+    def draw_base(self, template: CrystalBatch, generators: list[torch.Generator]) -> CrystalBatch:
+        """`template` with every generated field at its base (t = 0): crystal i drawn from
+        `generators[i]` alone, so a crystal's base does not depend on the rest of the batch."""
+        starts = (torch.cumsum(template.num_atoms, 0) - template.num_atoms).tolist()
+        parts: dict[str, list[Tensor]] = {k: [] for k in self.processes}
+        for i, (start, gen) in enumerate(zip(starts, generators, strict=True)):
+            one = _single(template, i, start)
+            for key, process in self.processes.items():
+                parts[key].append(process.sample_base(one, gen))
+        return template.replace(**{k: torch.cat(v) for k, v in parts.items()})
 
     def clean_estimate(
         self, state: CrystalBatch, pred: Mapping[str, Tensor], t: Tensor

@@ -27,7 +27,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from autoperi_model._batch import CrystalTable
 from autoperi_model._checkpoint import load_train_state, load_weights, save_checkpoint
 from autoperi_model._config import Config
-from autoperi_model._data import load_split
 from autoperi_model._flow import build_model
 from autoperi_model._model import GenerativeModel
 from autoperi_model._shard_data import table_from_shards
@@ -49,17 +48,12 @@ def _world() -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Training and validation tables and the data version (content hash of the training file)."""
+    """Training and validation tables and the data version: the dataset commit(s) whose
+    featurised shards the tables were read from (`from_shards`), or a tag for synthetic data."""
 
     train: CrystalTable
     val: CrystalTable
     version: str
-
-    @staticmethod
-    def from_config(config: Config) -> TrainingData:
-        train, version = load_split(config.data.dataset, config.data.train_split)
-        val, _ = load_split(config.data.dataset, config.data.val_split)
-        return TrainingData(train, val, version)
 
     @staticmethod
     def from_shards(
@@ -238,7 +232,7 @@ class _Run:
 
 def train(
     config: Config,
-    data: TrainingData | None = None,
+    data: TrainingData,
     out: Path | str = "checkpoint",
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
@@ -257,7 +251,7 @@ def train(
     """
     torch.set_num_threads(config.train.num_threads)
     out = Path(out)
-    run = _Run(config, data or TrainingData.from_config(config))
+    run = _Run(config, data)
     if resume:
         run.load(load_train_state(out))
     cfg = config.train

@@ -1,13 +1,14 @@
-"""`autoperi model ...`-style typer sub-app: train, sample and benchmarks (mounted by autoperi_cli).
+"""Typer commands of the model: sample, relax-lattice, eval-lattice and the sampling benchmark
+(mounted by the autoperi application, which also holds `autoperi train`: training reads the
+featurised shards of a dataset commit, which needs the platform's services).
 
-Thin: each command builds a facade (`train`, `Generator`, `bench`) and prints a summary.
+Thin: each command builds a facade (`Generator`, `bench`) and prints a summary.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -22,22 +23,6 @@ bench_app = typer.Typer(
 app.add_typer(bench_app, name="bench")
 console = Console()
 log = logging.getLogger(__name__)
-
-
-@app.command("train")
-def train_cmd(
-    config: Annotated[Path, typer.Option(help="YAML config (see configs/).", exists=True)],
-    out: Annotated[Path, typer.Option(help="Checkpoint directory to write.")],
-    resume: Annotated[
-        bool, typer.Option(help="Continue from the training state in --out.")
-    ] = False,
-) -> None:
-    """Train on the dataset of the config (data from AUTOPERI_DATA_DIR)."""
-    from autoperi_model._config import Config
-    from autoperi_model._train import train
-
-    train(Config.from_yaml(config), out=out, resume=resume)
-    console.print(f"checkpoint written to {out}")
 
 
 @app.command("sample")
@@ -72,24 +57,15 @@ def sample_cmd(
     """Crystal structure prediction: `n` structures per composition (or per row of `--split`,
     tagged with `gt_index` for `autoperi eval --task csp`); or with `--dng`, `n` de novo
     crystals (for `autoperi eval --task dng`). Written as CIF + samples.json."""
-    from autoperi_model._generator import Generator, parse_composition
+    from autoperi_model._generator import Generator
+    from autoperi_model._sampling import parse_composition
 
     if sampler not in (None, "euler", "heun", "ddpm"):
         raise typer.BadParameter(f"unknown sampler {sampler!r}; use euler, heun or ddpm")
     if (bool(composition) + bool(split) + dng) != 1:
         raise typer.BadParameter("give one of --composition (one or more), --split or --dng")
-    gen = Generator.from_checkpoint(checkpoint)
-    sampler = sampler or gen.model.samplers[0]
-    if gen.task == "lattice":
-        raise typer.BadParameter(
-            f"{checkpoint} restores lattices (task: lattice): use autoperi relax-lattice"
-        )
-    if gen.is_de_novo != dng:
-        raise typer.BadParameter(
-            f"{checkpoint} generates atom types (task: dng): sample it with --dng"
-            if gen.is_de_novo
-            else f"{checkpoint} is a CSP checkpoint (task: csp); --dng needs a task: dng one"
-        )
+    gen = Generator.from_checkpoint(checkpoint, tasks=("dng",) if dng else ("csp",))
+    sampler = sampler or gen.samplers[0]
     if dng:
         crystals = gen.generate_dng(n, steps=steps, sampler=sampler, seed=seed)
         requested, extra = [c.formula for c in crystals], None
@@ -112,21 +88,16 @@ def _split_cells(spec: str, n: int) -> tuple[list, list[str], list[dict[str, flo
     row of `dataset:split`, or of its rows start..stop-1 with `dataset:split[start:stop]`."""
     from collections import Counter
 
+    import numpy as np
+    from autoperi_data import DatasetError, parse_split, read_split
     from pymatgen.core import Composition, Element
 
-    from autoperi_model._data import load_split
-
-    match = re.fullmatch(r"(\w+):(\w+)(?:\[(\d*):(\d*)\])?", spec.strip())
-    if match is None:
-        raise typer.BadParameter(f"--split needs dataset:split[start:stop], got {spec!r}")
-    table, _ = load_split(match[1], match[2])
-    rows = range(len(table))[slice(int(match[3] or 0), int(match[4]) if match[4] else None)]
-    spans = zip(table.offsets.tolist(), table.num_atoms.tolist(), strict=True)
-    cells = {
-        i: table.atomic_numbers[start : start + count].numpy()
-        for i, (start, count) in enumerate(spans)
-        if i in rows
-    }
+    try:
+        records = read_split(parse_split(spec))
+    except DatasetError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    rows = [r.index for r in records]
+    cells = {r.index: np.asarray(r.crystal.atomic_numbers) for r in records}
     formulas = {
         i: Composition({Element.from_Z(z): k for z, k in Counter(c.tolist()).items()}).formula
         for i, c in cells.items()
@@ -186,14 +157,12 @@ def relax_lattice_cmd(
     """Restore the lattices of crystals with fixed fractional coordinates (EMPNN's lattice
     denoising; with --cubic, reconstruction from a cubic cell of the same volume)."""
     import torch
-    from xtal import read_records
+    from autoperi_data import read_records
 
     from autoperi_model._generator import Generator
     from autoperi_model._lattice import volume_cube
 
-    gen = Generator.from_checkpoint(checkpoint)
-    if gen.task != "lattice":
-        raise typer.BadParameter(f"{checkpoint} is a task: {gen.task} checkpoint, not lattice")
+    gen = Generator.from_checkpoint(checkpoint, tasks=("lattice",))
     records = list(read_records(crystals))
     for bad in (r for r in records if r.crystal is None):
         console.print(f"skipped record {bad.key}: {bad.error}")
@@ -222,30 +191,21 @@ def eval_lattice_cmd(
     -> <out>/<name>.json and .md."""
     import sys
 
-    from autoperi_model._data import load_split
+    from autoperi_data import DatasetError, parse_split, read_split
+
+    from autoperi_model._batch import CrystalTable
     from autoperi_model._generator import Generator
     from autoperi_model._lattice_eval import evaluate_lattice_tasks, write_lattice_report
 
-    dataset, _, part = split.partition(":")
-    if not part:
-        raise typer.BadParameter(f"--split needs dataset:split, got {split!r}")
-    gen = Generator.from_checkpoint(checkpoint)
-    table, _ = load_split(dataset, part)
+    try:
+        records = read_split(parse_split(split))
+    except DatasetError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    gen = Generator.from_checkpoint(checkpoint, tasks=("lattice",))
+    table = CrystalTable.from_crystals([r.crystal.canonical() for r in records])
     result = evaluate_lattice_tasks(gen, table, deform_std, steps, seed=seed)
     command = "autoperi " + " ".join(sys.argv[1:])
     console.print(f"report -> {write_lattice_report(result, out, name, command)}")
-
-
-@bench_app.command("train")
-def bench_train_cmd(
-    config: Annotated[Path, typer.Option(help="YAML config.", exists=True)],
-    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("reports/bench"),
-    steps: Annotated[int, typer.Option(min=1, help="Timed steps.")] = 20,
-) -> None:
-    """Training throughput (crystals per second per core) -> train.json / train.md."""
-    from autoperi_model._bench import bench_train
-
-    console.print_json(data=bench_train(config, out, steps))
 
 
 @bench_app.command("sample")

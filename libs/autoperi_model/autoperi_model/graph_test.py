@@ -36,7 +36,7 @@ def test_graph_matches_pymatgen_edge_for_edge():
         )
     }
     reference, start = {}, 0
-    for lat, frac, z in batch.split():
+    for lat, z, frac in batch.arrays():
         reference.update(_reference_edges(lat, frac, z, cutoff, cap, start))
         start += len(z)
     assert ours.keys() == reference.keys()

@@ -16,7 +16,7 @@ from xtal import Crystal
 
 from autoperi_model._batch import CrystalTable
 from autoperi_model._flow import build_model
-from autoperi_model._generator import Generator
+from autoperi_model._generator import Generator, ModelGenerator
 from autoperi_model._lattice import LatticeRestoreFlow, deform, volume_cube
 from autoperi_model._lattice_eval import evaluate_lattice_tasks, lattice_errors
 from autoperi_model._train import train
@@ -107,17 +107,22 @@ def test_training_learns_to_undo_deformations(lattice_checkpoint, tiny_data):
 
 def test_restore_keeps_atoms_and_refuses_other_tasks(lattice_checkpoint, tiny_data):
     gen = Generator.from_checkpoint(lattice_checkpoint)
-    given = [Crystal(lat, f, z) for lat, f, z in tiny_data.val.gather(torch.arange(3)).split()]
+    given = [
+        Crystal(a.lattice, a.frac_coords, a.atomic_numbers)
+        for a in tiny_data.val.gather(torch.arange(3)).arrays()
+    ]
     restored = gen.restore_lattices(given, steps=2, sampler="euler")
     for before, after in zip(given, restored, strict=True):
         assert np.array_equal(before.atomic_numbers, after.atomic_numbers)
         assert np.allclose(before.frac_coords, after.frac_coords, atol=1e-6)
         assert after.properties["nfe"] == 2.0
-    with pytest.raises(ValueError, match="task: lattice model"):
+    with pytest.raises(ValueError, match="lattice/flow model"):
         gen.generate_csp(["SrTiO3"])
     config = gen.manifest.config.model_copy(update={"task": "csp"})
-    csp = Generator(build_model(config, 12.0), dataclasses.replace(gen.manifest, config=config))
-    with pytest.raises(ValueError, match="needs a task: lattice checkpoint"):
+    csp = ModelGenerator(
+        build_model(config, 12.0), dataclasses.replace(gen.manifest, config=config)
+    )
+    with pytest.raises(ValueError, match="cannot serve lattice"):
         csp.restore_lattices(given)
 
 

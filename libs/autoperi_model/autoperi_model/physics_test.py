@@ -7,8 +7,8 @@ import torch
 
 from autoperi_model._batch import CrystalBatch
 from autoperi_model._config import PhysicsConfig
-from autoperi_model._data import load_split
 from autoperi_model._physics import min_distance_penalty, min_distances
+from autoperi_model.data_test import perov5_table
 
 
 def _pair(distance: float, z=(8, 8), cell: float = 10.0) -> CrystalBatch:
@@ -50,7 +50,7 @@ def test_collapsed_cells_are_skipped():
 
 @pytest.mark.parametrize("split", ["test", pytest.param("train", marks=pytest.mark.slow)])
 def test_no_perov5_crystal_is_penalised_at_the_default_scale(data_dir, split):
-    table, _ = load_split("perov_5", split, data_dir)
+    table = perov5_table(data_dir, split)
     batch = table.gather(torch.arange(len(table)))
     assert float(min_distance_penalty(batch, PhysicsConfig().min_distance_scale).max()) == 0.0
     assert float(min_distance_penalty(batch, 0.7).max()) > 0  # the margin is real

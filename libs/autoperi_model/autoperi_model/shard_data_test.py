@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from featurize import FeaturizerConfig, build_shard, load_shard
-from featurize._shards import save_shard
+from featurize import FeaturizerConfig, build_shard, load_shard, save_shard
 from periodic import keys
 from xtal import Crystal
 
@@ -17,7 +16,7 @@ from autoperi_model.conftest import perovskites
 
 def _crystals(table) -> list[Crystal]:
     batch = table.gather(torch.arange(len(table)))
-    return [Crystal(lat, frac, z) for lat, frac, z in batch.split()]
+    return [Crystal(a.lattice, a.frac_coords, a.atomic_numbers) for a in batch.arrays()]
 
 
 def _shards(crystals, tmp_path, size=10):
@@ -34,8 +33,8 @@ def test_table_from_shards_keeps_every_crystal_in_order(tmp_path):
     crystals = _crystals(perovskites(25, 3))
     table = table_from_shards(_shards(crystals, tmp_path))
     assert len(table) == 25 and table.lattice.dtype == torch.float64
-    for crystal, (lat, frac, z) in zip(
-        crystals, table.gather(torch.arange(25)).split(), strict=True
+    for crystal, (lat, z, frac) in zip(
+        crystals, table.gather(torch.arange(25)).arrays(), strict=True
     ):
         np.testing.assert_allclose(lat, crystal.lattice, atol=1e-12)
         np.testing.assert_allclose(frac, crystal.frac_coords, atol=1e-12)

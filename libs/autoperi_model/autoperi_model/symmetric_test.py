@@ -9,7 +9,7 @@ import pytest
 import spglib
 import torch
 from periodic import fixed_part, free_parameters, from_free_parameters, symmetrize_vectors
-from xtal import read_records
+from autoperi_data import read_records
 
 from autoperi_model._symmetric import SymmetricLatticeFlow, SymmetricTorusFlow
 from autoperi_model._symmetry_data import SymmetricCrystals, analyze
@@ -33,8 +33,8 @@ def _groups(batch, lattice=None, frac=None) -> list[int]:
         frac_coords=batch.frac_coords if frac is None else frac,
     )
     return [
-        spglib.get_symmetry_dataset((lat, pos, z), symprec=1e-4).number
-        for lat, pos, z in state.split()
+        spglib.get_symmetry_dataset((c.lattice, c.frac_coords, c.atomic_numbers), 1e-4).number
+        for c in state.arrays()
     ]
 
 

@@ -6,7 +6,7 @@ with ``load_shard`` (``torch.load(weights_only=True)``).
 
 from featurize._cache import FeaturizedSplit, featurize_split, open_featurized
 from featurize._config import FORMAT_VERSION, FeaturizerConfig, dataset_hash
-from featurize._shards import build_shard, load_shard
+from featurize._shards import build_shard, load_shard, save_shard
 from featurize._stats import DatasetStats, compute_stats
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "featurize_split",
     "load_shard",
     "open_featurized",
+    "save_shard",
 ]

@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from autoperi_data import read_records
 from periodic import keys as fields
-from xtal import Crystal, CrystalError, read_records
+from xtal import Crystal, CrystalError
 
 from featurize._config import FORMAT_VERSION, FeaturizerConfig, dataset_hash
 from featurize._shards import build_shard, load_shard, save_shard
@@ -62,7 +63,7 @@ def featurize_split(
     cache_dir: str | Path,
     config: FeaturizerConfig | None = None,
 ) -> FeaturizedSplit:
-    """Featurise ``source`` (crystals, or a CIF/CSV file read with ``xtal.read_records``).
+    """Featurise ``source`` (crystals, or a CIF/CSV file read with ``autoperi_data.read_records``).
 
     Returns the cached entry when one exists for the same data and configuration; otherwise
     builds it. Records that fail to parse or canonicalise are skipped and counted. Raises

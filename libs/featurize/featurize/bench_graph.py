@@ -1,6 +1,6 @@
 """Benchmark: our batched periodic radius graph against pymatgen's ``get_neighbor_list``.
 
-Three sides get the same crystals (the MP-20 test split as read by ``xtal.read_records``):
+Three sides get the same crystals (the MP-20 test split as read by ``autoperi_data.read_records``):
 pymatgen's ``Structure.get_neighbor_list`` per structure (its API), and, once per batch of
 crystals, our ``periodic.neighbor_list`` (the same outputs) and ``periodic.radius_graph`` (with
 edge vectors). Each builds every graph at the same cutoff in a fresh single-threaded worker
@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from autoperi_data import read_records, split_path
 from periodic.testing import compare_edge_lists
-from xtal import read_records
 
-MP20_TEST = Path("mp_20/assembled/test.csv")
 DEFAULT_OUT = Path("reports/bench")
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -46,7 +45,7 @@ def run_graph_benchmark(
     Returns the report dict (see module docstring) and writes it to ``out_dir`` unless None.
     Raises FileNotFoundError when the split is missing.
     """
-    split = Path(data_dir) / MP20_TEST
+    split = split_path("mp_20", "test", Path(data_dir), must_exist=False)
     if not split.is_file():
         raise FileNotFoundError(f"MP-20 test split not found at {split}")
     records = list(itertools.islice(read_records(split), limit))

@@ -1,13 +1,12 @@
 """Featuriser: cache keys, shard contents against pymatgen, statistics, cache hits."""
 
-import csv
 import hashlib
-import itertools
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from autoperi_data import csv_rows, read_records, split_path
 from periodic import keys
 from periodic.testing import compare_edge_lists
 from pymatgen.core import Lattice, Structure
@@ -139,19 +138,16 @@ def test_featurize_a_csv_file_and_skip_parsing_on_rerun(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = tmp_path / "small.csv"
-    with (data_dir / "mp_20/assembled/test.csv").open(newline="") as handle:
-        rows = list(itertools.islice(csv.DictReader(handle), 25))
-    with source.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    rows = csv_rows(split_path("mp_20", "test", data_dir).read_text())
+    source.write_text("".join(rows[:26]))
+    first_id = next(iter(read_records(source))).key
     cache = tmp_path / "cache"
     split = featurize_split(source, cache, FeaturizerConfig(cutoff=3.0))
     assert split.stats.num_crystals == 25 and split.num_rejected == 0
     monkeypatch.setattr("featurize._cache.read_records", _fail)
     assert featurize_split(source, cache, FeaturizerConfig(cutoff=3.0)) == split
     shard = load_shard(split.shard_paths[0])
-    assert shard[keys.CRYSTAL_ID][0] == rows[0]["material_id"]
+    assert shard[keys.CRYSTAL_ID][0] == first_id
 
 
 def test_empty_dataset_is_an_error(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from autoperi_data import read_records
 from pymatgen.core import Lattice, Structure
-from xtal import read_records
 
 from periodic import radius_graph
 from periodic.testing import compare_edge_lists

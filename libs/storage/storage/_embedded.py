@@ -21,7 +21,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from storage._cache import BoundedCache
 from storage._errors import (
@@ -62,10 +62,22 @@ from storage._versioning import Change, Commit, MergeResult, TreeEntry, VersionS
 class LocalVersionStore(VersionStore):
     """Versioned datasets stored as immutable objects plus compare-and-swap branch heads."""
 
-    def __init__(self, objects: ObjectStore, root: str = "versions", *, max_retries: int = 200):
+    def __init__(
+        self,
+        objects: ObjectStore,
+        root: str = "versions",
+        *,
+        max_retries: int = 200,
+        clock: Callable[[], float] = time.time,
+    ):
+        """`clock` stamps new commits (seconds since the epoch). A commit id is the sha256 of
+        (parents, tree, message, metadata, timestamp) and trees are content-addressed, so with a
+        constant clock the same writes give the same commit ids in any store: reproducible
+        dataset versions (used for the benchmark splits that checkpoints are trained on)."""
         self.objects = objects
         self.root = root.strip("/")
         self.max_retries = max_retries
+        self.clock = clock
         self._commits: BoundedCache[Commit] = BoundedCache(4096)
         self._trees: BoundedCache[dict[str, TreeEntry]] = BoundedCache(16)
 
@@ -285,7 +297,7 @@ class LocalVersionStore(VersionStore):
         tree_id, tree_bytes = encode_tree(tree)
         self.objects.put_bytes(self._repo_key(repo, "trees", tree_id), tree_bytes)
         self._trees.put((repo, tree_id), dict(tree))
-        commit, data = encode_commit(parents, tree_id, message, metadata, time.time())
+        commit, data = encode_commit(parents, tree_id, message, metadata, self.clock())
         self.objects.put_bytes(self._repo_key(repo, "commits", commit.id), data)
         return commit
 

@@ -56,6 +56,18 @@ def test_commit_ids_are_content_hashes_of_their_records(objects):
     assert record["metadata"] == {"k": "v"} and record["timestamp"] == commit.timestamp
 
 
+def test_a_constant_clock_makes_commit_ids_reproducible(tmp_path):
+    def history(root, clock):
+        vs = LocalVersionStore(LocalObjectStore(root), clock=clock)
+        vs.create_repository("data")
+        return vs.commit("data", "main", {"a/1": b"one"}, message="m").id
+
+    fixed = [history(tmp_path / name, lambda: 0.0) for name in ("a", "b")]
+    assert fixed[0] == fixed[1]
+    times = iter([1.0, 2.0])
+    assert history(tmp_path / "c", lambda: next(times)) != fixed[0]
+
+
 def test_a_reopened_store_sees_the_same_history(objects):
     vs = LocalVersionStore(objects)
     vs.create_repository("data")

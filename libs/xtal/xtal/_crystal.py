@@ -150,7 +150,7 @@ class Crystal:
 
     @classmethod
     def from_cif(cls, text: str, limits: ValidationLimits | None = None, **meta: Any) -> Self:
-        """Read and validate a single-structure CIF (see `xtal.read_records` for files).
+        """Read and validate a single-structure CIF (see `autoperi_data.read_records` for files).
 
         CrystalError names the problem: parse hazards (occupancy, symmetry, truncation), then
         `validate(limits)`. `meta` as in `from_pymatgen`.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import spglib
 
-from xtal import read_records
+from autoperi_data import read_records
 from xtal._symmetry import (
     SymmetryError,
     idealize,

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from autoperi_data import CrystalArrays
 from featurize import featurize_split
 from periodic import keys
 from storage import ObjectStore, blob_key
@@ -66,7 +67,7 @@ def build_fingerprints(crystals: Sequence[Crystal], objects: ObjectStore) -> dic
     """CrystalNN and Magpie fingerprints (autoperi_eval's definitions), one shard per kind."""
     from autoperi_eval import Cache, Pool, compute_fingerprints
 
-    payloads = [(c.lattice, c.atomic_numbers, c.frac_coords) for c in crystals]
+    payloads = [CrystalArrays.of(c) for c in crystals]
     with Pool(1) as pool:
         struct, comp, ok = compute_fingerprints(payloads, Cache(None), pool, label="featurestore")
     hashes = [c.content_hash() for c in crystals]

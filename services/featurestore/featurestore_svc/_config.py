@@ -3,6 +3,7 @@
 import json
 from dataclasses import asdict, dataclass, fields
 
+import autoperi_data as layout
 from featurize import FeaturizerConfig
 from svc_kit import InvalidInput
 
@@ -60,7 +61,9 @@ def _typed(params: dict) -> dict:
 
 
 def repo_name(dataset: str) -> str:
-    """The storage repository of a dataset, as the ingest service names it ('_' -> '--')."""
-    if not dataset or "--" in dataset or dataset != dataset.lower():
-        raise InvalidInput(f"invalid dataset name {dataset!r}")
-    return dataset.replace("_", "--")
+    """The storage repository of a dataset (the dataset contract's rule); InvalidInput if the
+    name is invalid."""
+    try:
+        return layout.repo_name(dataset)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoperi.crystal.v1 import crystal_pb2
+from autoperi_data import commit_crystals
 from storage import (
     ObjectNotFound,
     ObjectStore,
@@ -28,7 +28,6 @@ from storage import (
 )
 from svc_kit import NotFound
 from xtal import Crystal
-from xtal.convert import from_proto
 
 from featurestore_svc._build import (
     FINGERPRINT_KINDS,
@@ -39,7 +38,6 @@ from featurestore_svc._build import (
 from featurestore_svc._config import ResolvedConfig, repo_name
 
 log = logging.getLogger("featurestore_svc.core")
-CRYSTALS_PREFIX = "crystals/"  # the ingest service's layout of a dataset version
 UNSUPPORTED = {
     "reference_energies": "reference energies need the scorer's potential, not built here yet",
     "embeddings": "embeddings need the scorer's potential, not built here yet",
@@ -177,18 +175,7 @@ class FeatureStoreCore:
 
     def _read_crystals(self, request: FeatureRequest) -> list[Crystal]:
         """The commit's crystals in the stable order of their content hashes."""
-        repo = repo_name(request.dataset)
-        tree = self.versions.tree(repo, request.commit, CRYSTALS_PREFIX)
-        blobs = getattr(self.versions, "objects", None)  # an embedded store's blobs: read directly
-        crystals = []
-        for key in sorted(tree):
-            data = (
-                blobs.get_blob(tree[key].sha256)
-                if blobs is not None
-                else self.versions.read(repo, request.commit, key)  # lakeFS
-            )
-            crystals.append(from_proto(crystal_pb2.Crystal.FromString(data)))
-        return crystals
+        return commit_crystals(self.versions, request.dataset, request.commit)
 
     # -- state ----------------------------------------------------------------------------------
 

@@ -3,8 +3,8 @@
 import itertools
 
 import pytest
+from autoperi_data import read_records
 from storage import LocalObjectStore, LocalVersionStore
-from xtal import read_records
 from xtal.convert import to_proto
 
 NUM_CRYSTALS = 48

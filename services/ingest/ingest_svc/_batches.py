@@ -1,19 +1,19 @@
 """Cut chunks of text or proto crystals into parser batches of at most `size` records.
 
-Splitting only finds record boundaries (CSV rows with the csv module, CIF `data_` lines); parsing
+Splitting only finds record boundaries (CSV rows with the dataset contract's `csv_rows`, CIF
+`data_` lines); parsing
 the records is left to the sandboxed worker. A chunk whose boundaries cannot be found is sent
 whole, and the worker reports what is wrong with it.
 """
 
 import base64
-import csv
-import io
 import re
 from collections.abc import Sequence
 from typing import Any
 
+from autoperi_data import csv_rows
+
 _DATA_LINE = re.compile(r"^\s*data_(\S*)", re.IGNORECASE)
-_MAX_CSV_FIELD = 1 << 30
 
 Batch = tuple[dict[str, Any], int]  # (worker request, records in it)
 
@@ -21,7 +21,7 @@ Batch = tuple[dict[str, Any], int]  # (worker request, records in it)
 def csv_batches(file_name: str, text: str, first_row: int, size: int, source: str) -> list[Batch]:
     """Batches of CSV rows, each repeating the header line; rows keep their file-wide index."""
     base = {"kind": "csv", "file_name": file_name, "source": source or file_name}
-    rows = _csv_rows(text)
+    rows = csv_rows(text)
     if rows is None or len(rows) < 2:
         return [
             ({**base, "text": text, "header": "", "units": [text], "first_index": first_row}, 1)
@@ -33,25 +33,6 @@ def csv_batches(file_name: str, text: str, first_row: int, size: int, source: st
         request = {**base, "header": header, "units": units, "first_index": first_row + start}
         batches.append(({**request, "text": header + "".join(units)}, len(units)))
     return batches
-
-
-def _csv_rows(text: str) -> list[str] | None:
-    """Each non-empty CSV row re-serialised as its own text, or None when the text is not CSV."""
-    if csv.field_size_limit() < _MAX_CSV_FIELD:
-        csv.field_size_limit(_MAX_CSV_FIELD)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    rows = []
-    try:
-        for row in csv.reader(io.StringIO(text, newline="")):
-            if row:
-                writer.writerow(row)
-                rows.append(out.getvalue())
-                out.seek(0)
-                out.truncate()
-    except csv.Error:
-        return None
-    return rows
 
 
 def cif_batches(file_name: str, text: str, size: int, source: str) -> list[Batch]:

@@ -1,9 +1,10 @@
 """IngestCore: the ingest service's logic in plain Python (no gRPC), over a VersionStore.
 
-Layout of a dataset version: `crystals/<content hash>.pb` holds each canonical crystal as a
-serialised `crystal_pb2.Crystal` (content_hash and source provenance set), and
-`sources/<sha256>.<cif|csv>` keeps the raw text each record came from. Staged records live on a
-hidden branch `_staged_<branch>` until `commit_staged` replays them onto the branch.
+Layout of a dataset version: the dataset contract's (`autoperi_data`): `crystals/<content
+hash>.pb` holds each canonical crystal as a serialised `crystal_pb2.Crystal` (content_hash and
+source provenance set), and `sources/<sha256>.<cif|csv>` keeps the raw text each record came
+from. Staged records live on a hidden branch `_staged_<branch>` until `commit_staged` replays
+them onto the branch.
 """
 
 import contextlib
@@ -13,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from autoperi_data import CRYSTALS_PREFIX, commit_crystal_bytes, dataset_name, hash_of_key
 from storage import (
     MergeConflict,
     RefNotFound,
@@ -22,15 +24,7 @@ from storage import (
 )
 from svc_kit import Conflict, FailedPrecondition, InvalidInput, NotFound
 
-from ingest_svc._model import (
-    CRYSTALS_PREFIX,
-    STAGING_PREFIX,
-    IngestTarget,
-    check_branch,
-    dataset_name,
-    hash_of_key,
-    repo_name,
-)
+from ingest_svc._model import STAGING_PREFIX, IngestTarget, check_branch, repo_name
 from ingest_svc._sandbox import ParserPool, SandboxLimits
 from ingest_svc._session import IngestSession, SessionLimits
 
@@ -241,25 +235,8 @@ class IngestCore:
         self, dataset: str, ref: str, hashes: list[str] | None = None
     ) -> tuple[str, Iterator[tuple[str, bytes]]]:
         """The resolved commit and its (content hash, crystal bytes) in content-hash order."""
-        repo = self._repo(dataset)
-        commit = self._resolve(repo, ref)
-        tree = self.versions.tree(repo, commit, CRYSTALS_PREFIX)
-        keys = sorted(tree)
-        if hashes:
-            wanted = {f"{CRYSTALS_PREFIX}{h}.pb" for h in hashes}
-            keys = [k for k in keys if k in wanted]
-        store = getattr(self.versions, "objects", None)
-
-        def items() -> Iterator[tuple[str, bytes]]:
-            for key in keys:
-                data = (
-                    store.get_blob(tree[key].sha256)
-                    if store is not None
-                    else self.versions.read(repo, commit, key)
-                )
-                yield hash_of_key(key), data
-
-        return commit, items()
+        commit = self._resolve(self._repo(dataset), ref)
+        return commit, commit_crystal_bytes(self.versions, dataset, commit, hashes or None)
 
     # -- helpers --------------------------------------------------------------------------------
 

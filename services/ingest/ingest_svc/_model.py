@@ -1,16 +1,14 @@
-"""Domain types of the ingest service and the mapping of dataset names to storage names."""
+"""Domain types of the ingest service; dataset names checked against the dataset contract."""
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+import autoperi_data as layout
 from svc_kit import InvalidInput
 
-CRYSTALS_PREFIX = "crystals/"
-SOURCES_PREFIX = "sources/"
 STAGING_PREFIX = "_staged_"  # hidden branch holding a branch's staged (uncommitted) records
-_DATASET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{2,62}$")
 _BRANCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,100}$")
 
 
@@ -65,21 +63,12 @@ class IngestResult:
 
 
 def repo_name(dataset: str) -> str:
-    """The storage repository of a dataset ('_' is stored as '--'); InvalidInput if invalid."""
-    if not isinstance(dataset, str) or not _DATASET_RE.match(dataset) or "--" in dataset:
-        raise InvalidInput(
-            f"invalid dataset name {dataset!r}: use 3-63 lower-case letters, digits, '_' or '-'"
-            " (no '--'), starting with a letter or digit"
-        )
-    repo = dataset.replace("_", "--")
-    if len(repo) > 63:
-        raise InvalidInput(f"dataset name {dataset!r} is too long once stored (max 63)")
-    return repo
-
-
-def dataset_name(repo: str) -> str:
-    """Inverse of `repo_name`."""
-    return repo.replace("--", "_")
+    """The storage repository of a dataset (the dataset contract's rule); InvalidInput if the
+    name is invalid."""
+    try:
+        return layout.repo_name(dataset)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def check_branch(branch: str) -> str:
@@ -91,13 +80,3 @@ def check_branch(branch: str) -> str:
             " starting with a letter or digit"
         )
     return branch
-
-
-def crystal_key(content_hash: str) -> str:
-    """Tree key of a canonical crystal."""
-    return f"{CRYSTALS_PREFIX}{content_hash}.pb"
-
-
-def hash_of_key(key: str) -> str:
-    """Content hash of a crystal tree key."""
-    return key[len(CRYSTALS_PREFIX) : -len(".pb")]

@@ -12,19 +12,12 @@ from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
 from typing import Any
 
+from autoperi_data import CRYSTALS_PREFIX, crystal_key, source_key
 from storage import HeadMoved, VersionStore, sha256_bytes
 from svc_kit import Conflict, TooLarge
 
 from ingest_svc._batches import Batch, cif_batches, csv_batches, proto_batches
-from ingest_svc._model import (
-    CRYSTALS_PREFIX,
-    SOURCES_PREFIX,
-    IngestResult,
-    IngestTarget,
-    Rejection,
-    RejectPolicy,
-    crystal_key,
-)
+from ingest_svc._model import IngestResult, IngestTarget, Rejection, RejectPolicy
 from ingest_svc._sandbox import ParserPool
 
 _COMMIT_ATTEMPTS = 20
@@ -116,7 +109,7 @@ class IngestSession:
         data = text.encode("utf-8", errors="surrogateescape")  # the bytes as received
         self._bytes += len(data)
         self._check_bytes()
-        self._sources[f"{SOURCES_PREFIX}{sha256_bytes(data)}{suffix}"] = data
+        self._sources[source_key(sha256_bytes(data), suffix.lstrip("."))] = data
 
     def _check_bytes(self) -> None:
         if self._bytes > self._limits.max_bytes:

@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from xtal import Crystal, CrystalError, Provenance, Record, read_records
+from autoperi_data import Record, read_records
+from xtal import Crystal, CrystalError, Provenance
 from xtal.convert import from_proto, to_proto
 
 _LENGTH = struct.Struct(">I")
@@ -120,7 +121,7 @@ def _reply(record: Record, request: dict[str, Any]) -> dict[str, Any]:
         entry["error"] = f"shape: canonicalisation failed: {type(exc).__name__}: {exc}"
         return entry
     entry["hash"] = message.content_hash
-    entry["crystal"] = base64.b64encode(message.SerializeToString()).decode()
+    entry["crystal"] = base64.b64encode(message.SerializeToString(deterministic=True)).decode()
     return entry
 
 

@@ -1,6 +1,8 @@
-"""`autoperi serve ingest`: the ingest service's commands (mounted by autoperi_cli)."""
+"""`autoperi serve ingest`: the ingest service's commands.
 
-from svc_kit.cli_options import Host, Port, StorageUri
+Found by the `autoperi` application through the entry point in this service's pyproject.toml."""
+
+from svc_kit.cli_options import Host, Port, StackContext, StackRole, StorageUri
 
 
 def serve(host: Host = None, port: Port = None, storage_uri: StorageUri = None) -> None:
@@ -12,3 +14,10 @@ def serve(host: Host = None, port: Port = None, storage_uri: StorageUri = None) 
     from ingest_svc.main import main
 
     main(settings_from_options(IngestSettings, host=host, port=port, storage_uri=storage_uri))
+
+
+def _stack_args(ctx: StackContext) -> list[str]:
+    return ["--storage-uri", ctx.storage_uri]
+
+
+STACK = StackRole(order=0, args=_stack_args)

@@ -1,16 +1,13 @@
 """Client helpers: turn files into Ingest request streams (chunked at record boundaries)."""
 
 import contextlib
-import csv
 import gzip
-import io
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 from autoperi.ingest.v1 import ingest_pb2
-
-_MAX_CSV_FIELD = 1 << 30
+from autoperi_data import csv_rows
 
 
 def read_bytes(path: str | Path) -> bytes:
@@ -28,21 +25,12 @@ def csv_requests(path: str | Path, rows_per_chunk: int = 500) -> Iterator[ingest
     the file's bytes (`raw`): the server rejects only the rows that are not UTF-8."""
     # surrogateescape keeps bytes that are not UTF-8 through the csv module unchanged
     text, name = read_bytes(path).decode("utf-8", errors="surrogateescape"), Path(path).name
-    if csv.field_size_limit() < _MAX_CSV_FIELD:
-        csv.field_size_limit(_MAX_CSV_FIELD)
-    try:
-        rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
-    except csv.Error:
-        rows = []
+    rows = csv_rows(text) or []
     if len(rows) < 2:
         yield _csv_chunk(name, text, 0)
         return
     for start in range(1, len(rows), rows_per_chunk):
-        out = io.StringIO()
-        csv.writer(out, lineterminator="\n").writerows(
-            [rows[0], *rows[start : start + rows_per_chunk]]
-        )
-        yield _csv_chunk(name, out.getvalue(), start - 1)
+        yield _csv_chunk(name, "".join([rows[0], *rows[start : start + rows_per_chunk]]), start - 1)
 
 
 def _csv_chunk(name: str, text: str, first_row: int) -> ingest_pb2.IngestRequest:

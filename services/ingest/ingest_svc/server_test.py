@@ -8,9 +8,9 @@ import grpc
 import pytest
 from autoperi.common.v1 import common_pb2
 from autoperi.ingest.v1 import ingest_pb2
+from autoperi_data import csv_rows, read_records, split_path
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pymatgen.core import Composition
-from xtal import read_records
 
 from ingest_svc import SERVICE_NAME
 from ingest_svc.client import csv_requests, header_request
@@ -38,13 +38,9 @@ BAD_CIF = GOOD_CIF.replace("data_NaCl", "data_bad").replace("Cl Cl1 0.5 0.5 0.5"
 @pytest.fixture(scope="module")
 def mp20_rows(data_dir, tmp_path_factory):
     """The first 300 rows of MP-20 test as a small CSV file."""
-    src = data_dir / "mp_20" / "assembled" / "test.csv"
-    csv.field_size_limit(1 << 30)
-    with src.open(newline="") as fh:
-        rows = [row for _, row in zip(range(301), csv.reader(fh), strict=False)]
+    rows = csv_rows(split_path("mp_20", "test", data_dir).read_text())
     path = tmp_path_factory.mktemp("mp20") / "mp20_head.csv"
-    with path.open("w", newline="") as fh:
-        csv.writer(fh).writerows(rows)
+    path.write_text("".join(rows[:301]))
     return path
 
 
@@ -85,8 +81,7 @@ def test_mp20_rows_are_ingested_once_and_read_back(stub, mp20_rows):
     crystals = [c for batch in read for c in batch.crystals]
     assert sorted(c.content_hash for c in crystals) == sorted(expected)
     assert all(c.provenance.dataset_commit == first.commit_id for c in crystals)
-    with mp20_rows.open(newline="") as fh:
-        formulas = {row["material_id"]: row["pretty_formula"] for row in csv.DictReader(fh)}
+    formulas = {r.key: r.crystal.formula for r in read_records(mp20_rows) if r.crystal}
     for crystal in crystals:  # the stored structure still has the composition of its row
         numbers = Counter(site.atomic_number for site in crystal.sites)
         formula = Composition({int(z): n for z, n in numbers.items()}).reduced_formula

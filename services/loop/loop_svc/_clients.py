@@ -98,8 +98,7 @@ class GrpcScorer:
         return info.hull_configured
 
     def score(self, crystals: Sequence[Crystal], dataset: str, ref: str) -> list[Any]:
-        from scorer_svc import ScoreOptions
-        from scorer_svc._model import Reference
+        from scorer_svc import Reference, ScoreOptions
         from scorer_svc.client import score
 
         options = ScoreOptions(relax=self.relax, novelty_reference=Reference(dataset, ref))

@@ -73,7 +73,7 @@ class LoopEngine:
         data = self.journal.data
         if data["base_checkpoint_id"]:
             return
-        from trainer_svc._objects import is_sha256, publish_checkpoint, read_manifest
+        from trainer_svc import is_sha256, publish_checkpoint, read_manifest
 
         base = self.spec.base_checkpoint
         if is_sha256(base):

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from autoperi_data import CrystalArrays, read_records
 from storage import ObjectStore
-from xtal import Crystal, read_records
+from xtal import Crystal
 
 from loop_svc._clients import fetch_checkpoint_dir
 
@@ -83,7 +84,10 @@ class CspEvaluator:
         generator = self._generators.get(checkpoint_id)
         types = [c.atomic_numbers for c in self.held_out]
         preds = generator.generate_types(types, self.steps or None, seed=self.seed)
-        pairs = [(_payload(p), _payload(g)) for p, g in zip(preds, self.held_out, strict=True)]
+        pairs = [
+            (CrystalArrays.of(p), CrystalArrays.of(g))
+            for p, g in zip(preds, self.held_out, strict=True)
+        ]
         rms = np.array([rms_pair(pair) for pair in pairs])
         valid = np.array([_valid(p, structural_check, composition_valid) for p in preds])
         gt_valid = np.array([_valid(g, structural_check, composition_valid) for g in self.held_out])
@@ -99,10 +103,6 @@ class CspEvaluator:
         }
         log.info("checkpoint %s: %s", checkpoint_id[:12], out)
         return out
-
-
-def _payload(crystal: Crystal) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (crystal.lattice, np.asarray(crystal.atomic_numbers), crystal.frac_coords)
 
 
 def _valid(crystal: Crystal, structural_check, composition_valid) -> bool:

@@ -149,7 +149,7 @@ def figures_of(
 
 
 def _figure(width: float = 5.0, height: float = 3.5):
-    from autoperi_eval._plots import _figure as figure
+    from autoperi_eval import figure
 
     return figure(width, height)
 
@@ -198,14 +198,13 @@ def _space_groups(groups: Counter, path: Path) -> Path:
 def _structures(chosen: list[tuple[int, Crystal]], path: Path) -> Path | None:
     """Pictures of up to six (candidate index, crystal), most stable first (autoperi_eval's
     structure figure)."""
-    from autoperi_eval import SampleRecord
-    from autoperi_eval._plots import structures
+    from autoperi_eval import SampleRecord, structure_pictures
 
     records = [
         SampleRecord(i, f"#{i}", c.to_pymatgen(), np.asarray(c.atomic_numbers))
         for i, c in chosen[:6]
     ]
-    return structures(records, path) if records else None
+    return structure_pictures(records, path) if records else None
 
 
 def _cif(chosen: list[tuple[int, Crystal]], path: Path) -> Path:

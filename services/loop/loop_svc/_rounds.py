@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from autoperi_data import CrystalArrays
 from xtal import Crystal
 
 from loop_svc._select import CandidateScore, FingerprintFn
@@ -62,13 +63,13 @@ def candidate_scores(
 
 def fingerprint_fn(crystals: Sequence[Crystal]) -> FingerprintFn:
     """indices -> (k, 61) CrystalNN structure fingerprints (NaN rows where it fails)."""
-    from autoperi_eval._fingerprints import fingerprint_payload
+    from autoperi_eval import fingerprint_arrays
 
     def fingerprints(indices: Sequence[int]) -> np.ndarray:
         rows = []
         for i in indices:
             c = crystals[i]
-            value = fingerprint_payload((c.lattice, np.asarray(c.atomic_numbers), c.frac_coords))
+            value = fingerprint_arrays(CrystalArrays.of(c))
             struct = np.asarray(value["struct"], dtype=float)
             rows.append(struct if value["ok"] else np.full_like(struct, np.nan))
         return np.stack(rows) if rows else np.zeros((0, 61))

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from autoperi_data import DATA_DIR_ENV, split_path
 
-_DATA = Path(os.environ.get("AUTOPERI_DATA_DIR", "datasets"))
 Opt = typer.Option
 _BASE = "checkpoints/perov_5_csp"
-_VAL = _DATA / "perov_5" / "val.csv"
+_DATA = Path(os.environ.get(DATA_DIR_ENV, "datasets"))
+_VAL = split_path("perov_5", "val", _DATA, must_exist=False)
 
 
 def loop(
@@ -107,7 +108,7 @@ def _targets(text: str, count: int) -> list[str]:
     from loop_svc._evaluate import held_out_crystals
 
     formulas: list[str] = []
-    for crystal in held_out_crystals(_DATA / "perov_5" / "test.csv", 10 * count):
+    for crystal in held_out_crystals(split_path("perov_5", "test", _DATA), 10 * count):
         if crystal.formula not in formulas:
             formulas.append(crystal.formula)
     return formulas[:count]

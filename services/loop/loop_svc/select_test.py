@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from autoperi_eval._fingerprints import fingerprint_payload
-from autoperi_eval._structs import to_payload
+from autoperi_data import CrystalArrays
+from autoperi_eval import fingerprint_arrays
 
 from loop_svc import CandidateScore, SelectionCriteria, select_candidates
 
@@ -54,9 +54,9 @@ def test_without_hull_the_lowest_energy_comes_first():
 
 @pytest.fixture(scope="module")
 def perovskite_structures(data_dir):
-    import xtal
+    import autoperi_data
 
-    records = xtal.read_records(data_dir / "perov_5" / "test.csv")
+    records = autoperi_data.read_records(data_dir / "perov_5" / "test.csv")
     return [next(records).crystal.to_pymatgen() for _ in range(3)]
 
 
@@ -65,7 +65,10 @@ def test_diversity_drops_a_near_copy_of_a_kept_structure(perovskite_structures):
     near_copy = first.copy()
     near_copy.perturb(0.01, min_distance=0.005)
     structures = [first, near_copy, second, third]
-    rows = {i: fingerprint_payload(to_payload(s))["struct"] for i, s in enumerate(structures)}
+    rows = {
+        i: fingerprint_arrays(CrystalArrays.from_pymatgen(s))["struct"]
+        for i, s in enumerate(structures)
+    }
     asked = []
 
     def fingerprints(indices):
@@ -87,3 +90,15 @@ def test_diversity_drops_a_near_copy_of_a_kept_structure(perovskite_structures):
 def test_diversity_needs_a_fingerprint_function():
     with pytest.raises(ValueError, match="fingerprint"):
         select_candidates([score("a")], SelectionCriteria(min_fingerprint_distance=0.1))
+
+
+def test_the_rounds_fingerprints_are_computed_from_crystals(perovskite_structures):
+    from xtal import Crystal
+
+    from loop_svc._rounds import fingerprint_fn
+
+    crystals = [Crystal.from_pymatgen(s) for s in perovskite_structures]
+    rows = fingerprint_fn(crystals)([0, 2])
+    expected = fingerprint_arrays(CrystalArrays.of(crystals[2]))["struct"]
+    assert rows.shape == (2, 61) and np.isfinite(rows).all()
+    np.testing.assert_allclose(rows[1], expected)

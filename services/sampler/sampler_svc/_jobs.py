@@ -11,18 +11,11 @@ import dataclasses
 import secrets
 
 import numpy as np
-from autoperi_model import parse_composition
+from autoperi_model import atom_count_range, element_numbers, parse_composition
 from pymatgen.core import Element
 from svc_kit import InvalidInput, NotFound
 
-from sampler_svc._engine import (
-    Chunk,
-    DeNovoSpec,
-    Engine,
-    EngineInfo,
-    atom_count_range,
-    element_numbers,
-)
+from sampler_svc._engine import Chunk, DeNovoSpec, Engine, EngineInfo
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,11 @@ SERVICER_FUNCTIONS = (
 
 
 def build_app(settings: SamplerSettings):
-    """The sampler Serve application (bound deployment) that `settings` describe."""
+    """The sampler Serve application (bound deployment) that `settings` describe; a checkpoint
+    the sampler cannot serve is refused here, before anything is deployed (ValueError)."""
+    from sampler_svc._engine import check_servable
+
+    check_servable(settings.checkpoint)
     from sampler_svc._deployment import SamplerDeployment
 
     deployment = SamplerDeployment.options(
@@ -115,6 +119,9 @@ def serve_until_signal(settings: SamplerSettings) -> None:
     import ray
     from ray import serve
 
+    from sampler_svc._engine import check_servable
+
+    check_servable(settings.checkpoint)  # a clear refusal before Ray starts
     init_ray(settings.ray_address)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which installs its own

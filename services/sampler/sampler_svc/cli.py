@@ -1,9 +1,12 @@
-"""`autoperi serve sampler` and `autoperi bench serve` (mounted by autoperi_cli)."""
+"""`autoperi serve sampler` and `autoperi bench serve`.
+
+Found by the `autoperi` application through the entry point in this service's pyproject.toml."""
 
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from svc_kit.cli_options import StackContext, StackRole
 
 
 def serve(
@@ -49,3 +52,28 @@ def bench_serve(
 
 
 BENCH = {"serve": bench_serve}
+
+
+def _stack_args(ctx: StackContext) -> list[str]:
+    return [
+        "--checkpoint", str(ctx.checkpoint), "--address", ctx.ray_address,
+        "--http-port", str(ctx.base_port + 1000),
+    ]  # fmt: skip
+
+
+def _ready(address: str) -> bool:
+    """True once the Serve application answers GetSamplerInfo with a loaded checkpoint."""
+    import grpc
+    from autoperi.sampler.v1 import sampler_pb2, sampler_pb2_grpc
+
+    from sampler_svc.client import metadata
+
+    with grpc.insecure_channel(address) as channel:
+        stub = sampler_pb2_grpc.SamplerServiceStub(channel)
+        info = stub.GetSamplerInfo(
+            sampler_pb2.GetSamplerInfoRequest(), metadata=metadata(), timeout=5
+        )
+    return bool(info.checkpoint_id)
+
+
+STACK = StackRole(order=3, args=_stack_args, ready=_ready)

@@ -1,6 +1,7 @@
-"""The engines: CSP with the same noise as the Generator and results independent of batching;
+"""The engine: CSP with the same noise as the Generator and results independent of batching;
 de novo with atom counts from the histogram in the requested range, the requested elements,
-reproducible requests, and the rejections (engine ValueError, validation InvalidInput)."""
+reproducible requests, and the rejections (engine ValueError, validation InvalidInput, and a
+checkpoint of the wrong task refused at load)."""
 
 import dataclasses
 import math
@@ -9,25 +10,33 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from autoperi_model import Generator, parse_composition
+from autoperi_model import (
+    CheckpointMismatch,
+    Generator,
+    ModelGenerator,
+    SampleSpec,
+    parse_composition,
+    sample_seed,
+)
 from svc_kit import InvalidInput
 
 from sampler_svc._engine import (
     Chunk,
-    DeNovoEngine,
     DeNovoSpec,
-    FlowEngine,
+    GeneratorEngine,
+    check_servable,
     load_engine,
-    sample_seed,
 )
 from sampler_svc._jobs import Limits, SampleSpecIn, validate
+from sampler_svc._launch import build_app
+from sampler_svc._settings import SamplerSettings
 
 CHECKPOINT = Path(__file__).resolve().parents[3] / "checkpoints" / "perov_5_csp"
 
 
 @pytest.fixture(scope="module")
-def engine() -> FlowEngine:
-    return FlowEngine(Generator.from_checkpoint(CHECKPOINT))
+def engine() -> GeneratorEngine:
+    return GeneratorEngine(Generator.from_checkpoint(CHECKPOINT))
 
 
 def _chunk(
@@ -41,7 +50,7 @@ def _chunk(
 def test_one_sample_equals_the_generator(engine):
     (crystal,) = engine.generate([_chunk("SrTiO3", 1, seed=7, steps=4)])[0]
     cell = parse_composition("SrTiO3")
-    (ref,) = engine.generator.generate_types([cell], 4, "euler", seed=sample_seed(7, 0))
+    (ref,) = engine.generator.sample([SampleSpec(sample_seed(7, 0), cell)], 4, "euler")
     np.testing.assert_array_equal(crystal.lattice, ref.lattice)
     np.testing.assert_array_equal(crystal.frac_coords, ref.frac_coords)
     assert crystal.provenance.source == "sampler"
@@ -78,16 +87,16 @@ LIMITS = Limits(max_samples=1024, max_atoms=100)
 
 
 @pytest.fixture(scope="module")
-def dng() -> DeNovoEngine:
+def dng() -> GeneratorEngine:
     return load_engine(DNG)
 
 
 @pytest.fixture(scope="module")
-def wide(dng) -> DeNovoEngine:
+def wide(dng) -> GeneratorEngine:
     """The real dng model with the training histogram WIDE instead of Perov-5's."""
     base = dng.generator
     manifest = dataclasses.replace(base.manifest, num_atoms_counts=WIDE)
-    return DeNovoEngine(Generator(base.model, manifest, base.checkpoint_id))
+    return GeneratorEngine(ModelGenerator(base.model, manifest, base.checkpoint_id))
 
 
 def _dng(
@@ -98,7 +107,6 @@ def _dng(
 
 
 def test_load_engine_picks_the_task(dng, engine):
-    assert isinstance(dng, DeNovoEngine) and type(engine) is FlowEngine
     assert dng.info.supports_de_novo and not dng.info.supports_csp
     assert engine.info.supports_csp and not engine.info.supports_de_novo
     assert dng.info.atom_counts[5] == 11356
@@ -162,7 +170,7 @@ def test_same_request_same_crystals(dng):
 @pytest.mark.parametrize(
     ("chunk", "reason"),
     [
-        (_chunk("SrTiO3", 1, seed=0), "de novo model and does not support CSP"),
+        (_chunk("SrTiO3", 1, seed=0), "dng/flow model .* cannot serve csp"),
         (_dng(1, 0, lo=6, hi=10), r"no training crystal has 6\.\.10 atoms"),
         (_dng(1, 0, elements=("Sr", "Xx")), "unknown symbols: 'Xx'"),
         (_dng(1, 0, elements=("O", "Og")), "Og are beyond Z = 100"),
@@ -214,3 +222,15 @@ def test_csp_checkpoint_rejects_de_novo(engine):
         validate(_de_novo_spec(), engine, LIMITS, arrival=0.0)
     with pytest.raises(ValueError, match="does not support de novo"):
         engine.generate([_dng(1, seed=0)])
+
+
+def test_the_sampler_refuses_a_lattice_checkpoint_with_the_reason():
+    lattice = CHECKPOINT.parent / "mp_20_lattice"
+    reason = (
+        r"mp_20_lattice is a lattice/flow checkpoint \(lattice: restores the lattices of given "
+        r"crystals\); it cannot serve csp or dng"
+    )
+    for refuse in (check_servable, load_engine, lambda p: build_app(SamplerSettings(checkpoint=p))):
+        with pytest.raises(CheckpointMismatch, match=reason):
+            refuse(lattice)
+    assert load_engine(CHECKPOINT.parent / "perov_5_csp_diffusion").info.samplers == ("ddpm",)

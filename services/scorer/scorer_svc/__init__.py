@@ -26,6 +26,7 @@ __all__ = [
     "Scores",
     "build_core",
     "create_server",
+    "score_in_process",
 ]
 
 __getattr__ = lazy_exports(
@@ -47,6 +48,7 @@ __getattr__ = lazy_exports(
         "ScorerDeps": "._server",
         "build_core": "._server",
         "create_server": "._server",
+        "score_in_process": "._server",
         "ScorerSettings": "._settings",
     },
 )

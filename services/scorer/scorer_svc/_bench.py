@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from xtal import Crystal, Record, read_records
+from autoperi_data import DATA_DIR_ENV, CrystalArrays, Record, read_records, split_path
+from xtal import Crystal
 
 from scorer_svc._core import CoreLimits, ScorerCore
 from scorer_svc._model import ScoreOptions
 from scorer_svc._pool import PoolLimits, PotentialPool
 
-_SPLIT_FILES = {"perov_5": "perov_5/test.csv", "mp_20": "mp_20/assembled/test.csv"}
+_BENCH_SPLITS = ("perov_5", "mp_20")  # their test splits
 #: name -> (CHGNet task, symmetry backend of the scorer); "e" and "efs" use the default backend,
 #: "e_no_symmetry" does what the baseline does (energies; validity and hash besides)
 VARIANTS = {
@@ -72,10 +73,10 @@ def load_cif_dir(path: Path, n: int) -> list[Crystal]:
 
 def load_split(name: str, n: int) -> list[Crystal]:
     """The first `n` crystals of a test split under $AUTOPERI_DATA_DIR (xtal readers)."""
-    if name not in _SPLIT_FILES:
-        raise ValueError(f"unknown split {name!r}; use one of {sorted(_SPLIT_FILES)}")
-    root = Path(os.environ.get("AUTOPERI_DATA_DIR", "../shared/datasets"))
-    return _first_crystals(read_records(root / _SPLIT_FILES[name]), n)
+    if name not in _BENCH_SPLITS:
+        raise ValueError(f"unknown split {name!r}; use one of {sorted(_BENCH_SPLITS)}")
+    root = Path(os.environ.get(DATA_DIR_ENV, "../shared/datasets"))
+    return _first_crystals(read_records(split_path(name, "test", root)), n)
 
 
 def _timed(pool: PotentialPool, fn) -> tuple[Any, float, float]:
@@ -94,7 +95,7 @@ def _scored(core: ScorerCore, crystals: list[Crystal], options: ScoreOptions) ->
 
 
 def _items(crystals: list[Crystal]) -> list:
-    return [(c.lattice.copy(), c.atomic_numbers.copy(), c.frac_coords.copy()) for c in crystals]
+    return [CrystalArrays.of(c) for c in crystals]
 
 
 ROUNDS = 3  # every path timed once a round, the rounds interleaved; medians reported

@@ -65,27 +65,15 @@ def _remote(address: str, crystals: list[Crystal], options: ScoreOptions) -> lis
 def _local(crystals: list[Crystal], options: ScoreOptions, storage_uri: str) -> list[Scores]:
     from svc_kit import ServiceError
 
-    from scorer_svc._server import ScorerDeps, build_core
+    from scorer_svc._server import score_in_process
     from scorer_svc._settings import ScorerSettings
 
     settings = ScorerSettings(storage_uri=storage_uri, warm_start=False)
-    use_store = options.novelty_reference is not None
-    deps = ScorerDeps.from_settings(settings) if use_store else ScorerDeps(None)
-    core = build_core(settings, deps)
     try:
-        results: list[Scores] = []
-        for start in range(0, len(crystals), settings.max_batch_size):
-            chunk = crystals[start : start + settings.max_batch_size]
-            _, batches = core.score(chunk, options)
-            for result in (r for batch in batches for r in batch):
-                result.index += start
-                results.append(result)
+        return score_in_process(crystals, options, settings)
     except ServiceError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    finally:
-        core.close()
-    return sorted(results, key=lambda r: r.index)
 
 
 def _table(crystals: list[Crystal], results: list[Scores], relax: bool, novelty: bool) -> None:

@@ -18,14 +18,14 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-import chgnet
 import numpy as np
-from autoperi_eval._chgnet import MIN_VOLUME_PER_ATOM, MODEL_NAME
+from autoperi_data import CrystalArrays
+from autoperi_potential import MIN_VOLUME_PER_ATOM, chgnet_version
 from svc_kit import DeadlineExceeded, InvalidInput, TooLarge, Unavailable
 from xtal import Crystal
 
 from scorer_svc._hull import HullReference
-from scorer_svc._model import DEFAULT_RELAX_STEPS, Item, ScoreOptions, ScorerInfo, Scores
+from scorer_svc._model import DEFAULT_RELAX_STEPS, ScoreOptions, ScorerInfo, Scores
 from scorer_svc._novelty import NoveltyIndex, NoveltyReferences
 from scorer_svc._pool import PotentialPool, WorkerError, WorkerTimeout, WorkerUnavailable
 
@@ -86,7 +86,7 @@ class ScorerCore:
         """The potential, the hull reference (if any) and the limits."""
         return ScorerInfo(
             potential_name="CHGNet",
-            potential_version=f"{MODEL_NAME} (chgnet {chgnet.__version__})",
+            potential_version=chgnet_version(),
             hull_configured=self.hull is not None,
             hull_source=self.hull.source if self.hull is not None else "",
             max_batch_size=self.limits.max_batch_size,
@@ -184,7 +184,7 @@ class ScorerCore:
         index: NoveltyIndex | None,
         stats: RunStats,
     ) -> list[Scores]:
-        items: list[Item] = [_item(crystals[i]) for i in batch]
+        items = [CrystalArrays.of(crystals[i]) for i in batch]
         own = deadline is None
         limit = time.monotonic() + self.limits.call_timeout_s if own else deadline
         start = time.perf_counter()
@@ -225,12 +225,6 @@ def _balanced(todo: list[int], size: int, workers: int) -> list[list[int]]:
     base, extra = divmod(len(todo), count)
     bounds = [0, *np.cumsum([base + (k < extra) for k in range(count)]).tolist()]
     return [todo[a:b] for a, b in itertools.pairwise(bounds)]
-
-
-def _item(crystal: Crystal) -> Item:
-    return (
-        crystal.lattice.copy(), crystal.atomic_numbers.copy(), crystal.frac_coords.copy()
-    )  # fmt: skip
 
 
 def _novelty(index: NoveltyIndex, crystal: Crystal, result: Scores, relaxed: bool) -> None:

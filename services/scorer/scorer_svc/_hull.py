@@ -15,8 +15,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from autoperi_eval import Hull
-from autoperi_eval._hull import SYNTHETIC_NAME, chemsys
+from autoperi_eval import SYNTHETIC_NAME, Hull, chemsys
 from pymatgen.analysis.phase_diagram import PDEntry
 from pymatgen.core import Composition, Element
 

@@ -7,7 +7,8 @@ samples.json is the sample format of `autoperi sample` (autoperi_model.cli.write
 import json
 from pathlib import Path
 
-from xtal import Crystal, CrystalError, Provenance, read_records
+from autoperi_data import read_records
+from xtal import Crystal, CrystalError, Provenance
 
 
 def read_inputs(paths: list[Path]) -> tuple[list[Crystal], list[str]]:

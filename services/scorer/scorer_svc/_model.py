@@ -15,9 +15,6 @@ DEFAULT_FMAX = 0.1  # eV/Angstrom
 DEFAULT_SYMPREC = 0.1  # Angstrom
 DEFAULT_MIN_DISTANCE = 0.5  # Angstrom, CDVAE's structural cutoff
 
-#: Lattice rows (3, 3) in Angstrom, atomic numbers (n,), fractional coordinates (n, 3).
-Item = tuple[np.ndarray, np.ndarray, np.ndarray]
-
 
 @dataclass(frozen=True)
 class Reference:

@@ -1,11 +1,10 @@
 """Novelty against a dataset version that the ingest service wrote.
 
-A dataset commit's crystals are read with `ingest_svc.IngestCore.read_crystals` (the ingest
-layout: `crystals/<content hash>.pb`), bucketed by reduced formula and cached per (dataset,
-commit), least recently used first out. A crystal is not novel when its content hash is in the
-commit, or when pymatgen's `StructureMatcher()` (defaults, as autoperi_eval's novelty) fits it
-to a reference crystal of the same reduced formula; pymatgen Structures of a formula bucket are
-built on first use.
+A dataset commit's crystals are read with the dataset contract (`autoperi_data`), bucketed by
+reduced formula and cached per (dataset, commit), least recently used first out. A crystal is not
+novel when its content hash is in the commit, or when pymatgen's `StructureMatcher()` (defaults,
+as autoperi_eval's novelty) fits it to a reference crystal of the same reduced formula; pymatgen
+Structures of a formula bucket are built on first use.
 """
 
 import threading
@@ -13,12 +12,11 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from autoperi.crystal.v1 import crystal_pb2
-from ingest_svc import IngestCore
+from autoperi_data import commit_crystal_bytes, decode_crystal, repo_name
 from pymatgen.analysis.structure_matcher import StructureMatcher
-from storage import VersionStore
+from storage import InvalidKey, RefNotFound, RepositoryNotFound, VersionStore
+from svc_kit import InvalidInput, NotFound
 from xtal import Crystal
-from xtal.convert import from_proto
 
 from scorer_svc._model import Reference
 
@@ -31,7 +29,7 @@ class NoveltyIndex:
         self.hashes: set[str] = set()
         self._crystals: dict[str, list[tuple[str, Crystal]]] = {}
         for content_hash, data in items:
-            crystal = from_proto(crystal_pb2.Crystal.FromString(data))
+            crystal = decode_crystal(data)
             self.hashes.add(content_hash)
             self._crystals.setdefault(crystal.formula, []).append((content_hash, crystal))
         self._structures: dict[str, list] = {}
@@ -75,7 +73,7 @@ class NoveltyReferences:
     """Resolves a `Reference` to its commit's `NoveltyIndex`, keeping `max_commits` cached."""
 
     def __init__(self, versions: VersionStore, max_commits: int = 4) -> None:
-        self._reader = IngestCore(versions)  # only its reads are used: no parser starts
+        self._versions = versions
         self._max = max_commits
         self._cache: OrderedDict[tuple[str, str], NoveltyIndex] = OrderedDict()
         self._lock = threading.Lock()
@@ -84,7 +82,8 @@ class NoveltyReferences:
     def index(self, reference: Reference) -> NoveltyIndex:
         """The index of the reference's commit (a branch resolves to its head now); NotFound /
         InvalidInput (svc_kit) for a missing dataset or ref, or an invalid name."""
-        commit, items = self._reader.read_crystals(reference.dataset, reference.ref)
+        commit = self._resolve(reference)
+        items = commit_crystal_bytes(self._versions, reference.dataset, commit)
         key = (reference.dataset, commit)
         with self._lock:
             build_lock = self._building.setdefault(key, threading.Lock())
@@ -101,7 +100,25 @@ class NoveltyReferences:
                 self._building.pop(key, None)
         return index
 
+    def _resolve(self, reference: Reference) -> str:
+        """The commit id of the reference (its dataset's default branch when ref is empty)."""
+        try:
+            repo = repo_name(reference.dataset)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        try:
+            return self._versions.resolve(
+                repo, reference.ref or self._versions.default_branch(repo)
+            )
+        except InvalidKey as exc:
+            raise InvalidInput(f"invalid ref {reference.ref!r}: {exc}") from None
+        except RepositoryNotFound:
+            raise NotFound(f"dataset {reference.dataset!r} does not exist") from None
+        except RefNotFound:
+            raise NotFound(
+                f"no branch or commit {reference.ref!r} in {reference.dataset!r}"
+            ) from None
+
     def close(self) -> None:
-        """Drop the cache and stop the reader."""
+        """Drop the cache."""
         self._cache.clear()
-        self._reader.close()

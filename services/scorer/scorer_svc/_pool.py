@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from autoperi_data import CrystalArrays
 from svc_kit import WorkerPool
 
 from scorer_svc import _worker
-from scorer_svc._model import Item, ScoreOptions, Scores
+from scorer_svc._model import ScoreOptions, Scores
 
 log = logging.getLogger("scorer_svc.pool")
 
@@ -160,7 +161,11 @@ class PotentialPool:
                 self._workers.give_back(worker)
 
     def score(
-        self, items: list[Item], options: ScoreOptions, batch_size: int, deadline: float | None
+        self,
+        items: list[CrystalArrays],
+        options: ScoreOptions,
+        batch_size: int,
+        deadline: float | None,
     ) -> tuple[list[Scores], float]:
         """(Scores of `items` in order, seconds queued); a batch whose worker died is bisected.
         WorkerTimeout propagates (the caller decides: deadline exceeded or per-crystal error)."""

@@ -1,15 +1,18 @@
 """`create_server(settings, deps)`: the scorer gRPC server over a CHGNet worker pool."""
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
 from autoperi.scorer.v1 import scorer_pb2, scorer_pb2_grpc
 from storage import InvalidKey, RefNotFound, RepositoryNotFound, VersionStore, open_version_store
 from svc_kit import ServiceServer, build_server
+from xtal import Crystal
 
 from scorer_svc._core import ScorerCore
 from scorer_svc._hull import HullReference
+from scorer_svc._model import ScoreOptions, Scores
 from scorer_svc._novelty import NoveltyReferences
 from scorer_svc._pool import PotentialPool
 from scorer_svc._servicer import ScorerServicer
@@ -64,3 +67,29 @@ def create_server(settings: ScorerSettings, deps: ScorerDeps) -> ServiceServer:
         threading.Thread(target=core.pool.warm, name="chgnet-warm", daemon=True).start()
     server.core = core  # type: ignore[attr-defined]
     return server
+
+
+def score_in_process(
+    crystals: Sequence[Crystal],
+    options: ScoreOptions | None = None,
+    settings: ScorerSettings | None = None,
+) -> list[Scores]:
+    """Scores of `crystals` (in order) from a scorer core in this process, its CHGNet workers
+    started and stopped here; a novelty reference is read from `settings.storage_uri`. Raises
+    the service's errors (svc_kit.ServiceError) for a refused request."""
+    options = options or ScoreOptions()
+    settings = settings or ScorerSettings(warm_start=False)
+    use_store = options.novelty_reference is not None
+    core = build_core(
+        settings, ScorerDeps.from_settings(settings) if use_store else ScorerDeps(None)
+    )
+    results: list[Scores] = []
+    try:
+        for start in range(0, len(crystals), settings.max_batch_size):
+            _, batches = core.score(crystals[start : start + settings.max_batch_size], options)
+            for result in (r for batch in batches for r in batch):
+                result.index += start
+                results.append(result)
+    finally:
+        core.close()
+    return sorted(results, key=lambda r: r.index)

@@ -26,11 +26,12 @@ import warnings
 from multiprocessing.connection import Connection
 
 import numpy as np
+from autoperi_data import CrystalArrays
 
 from scorer_svc._efs import predict_efs
 from scorer_svc._factorised import factorised
 from scorer_svc._graph import FORWARD_EDGES, ArrayGraphConverter, edge_groups
-from scorer_svc._model import Item, Problem, ScoreOptions, Scores
+from scorer_svc._model import Problem, ScoreOptions, Scores
 from scorer_svc._symmetry import SymmetryCache, space_group
 
 MAX_VOLUME_PER_ATOM = 1000.0  # A^3: a relaxation that swells past this has diverged
@@ -53,9 +54,9 @@ def serve(conn: Connection, num_threads: int, symmetry_cache_size: int = 0) -> N
     _SYMMETRY.size = symmetry_cache_size
     _BLAS_LIMITS = threadpool_limits(num_threads)  # numpy/scipy BLAS: 3x3 solves in FIRE
     torch.set_num_interop_threads(num_threads)
-    from autoperi_eval._chgnet import chgnet_worker_init
+    from autoperi_potential import load_chgnet
 
-    chgnet_worker_init(num_threads)
+    load_chgnet(num_threads)
     conn.send(("ready", None))
     while True:
         try:
@@ -70,7 +71,7 @@ def serve(conn: Connection, num_threads: int, symmetry_cache_size: int = 0) -> N
 
 def _model():
     """CHGNet as loaded (the benchmark's baseline and the tests' reference)."""
-    from autoperi_eval._chgnet import loaded_model
+    from autoperi_potential import loaded_model
 
     return loaded_model()
 
@@ -86,14 +87,7 @@ def _scoring_model():
     return _SCORING_MODEL
 
 
-def _structure(item: Item):
-    from pymatgen.core import Lattice, Structure
-
-    lattice, numbers, frac = item
-    return Structure(Lattice(lattice), [int(z) for z in numbers], frac)
-
-
-def score_batch(items: list[Item], options: ScoreOptions, batch_size: int) -> list[Scores]:
+def score_batch(items: list[CrystalArrays], options: ScoreOptions, batch_size: int) -> list[Scores]:
     """Scores of `items` (index = position in `items`), see the module docstring."""
     results = [Scores(index=i) for i in range(len(items))]
     structures = {}
@@ -117,14 +111,14 @@ def _fail(result: Scores, code: str, message: str) -> None:
     result.error = Problem(code, message)
 
 
-def _check(item: Item, options: ScoreOptions, result: Scores):
+def _check(item: CrystalArrays, options: ScoreOptions, result: Scores):
     """The input's pymatgen Structure; validity flags and content hash into `result`."""
     from autoperi_eval import composition_valid, structural_check
     from xtal import Crystal
 
     lattice, numbers, frac = item
     try:
-        structure = _structure(item)
+        structure = item.to_pymatgen()
         check = structural_check(structure, options.min_valid_distance)
         result.content_hash = Crystal(lattice, frac, numbers).content_hash()
     except Exception as exc:  # a cell pymatgen or the canonicaliser cannot handle
@@ -230,22 +224,22 @@ def _store(structure, pred: dict, result: Scores) -> None:
     result.frac_coords = np.array(structure.frac_coords)
 
 
-def predict_each(items: list[Item], task: str) -> list[float]:
+def predict_each(items: list[CrystalArrays], task: str) -> list[float]:
     """Energies per atom of `items`, one `predict_structure(task=task)` call each (the
     baseline of the benchmark)."""
     model = _model()
-    return [float(model.predict_structure(_structure(it), task=task)["e"]) for it in items]
+    return [float(model.predict_structure(it.to_pymatgen(), task=task)["e"]) for it in items]
 
 
-def predict_batched(items: list[Item], batch_size: int, task: str) -> list[float]:
+def predict_batched(items: list[CrystalArrays], batch_size: int, task: str) -> list[float]:
     """Energies per atom of `items` from batched `predict_structure(task=task)` calls."""
-    structures = [_structure(it) for it in items]
+    structures = [it.to_pymatgen() for it in items]
     preds = _model().predict_structure(structures, task=task, batch_size=batch_size)
     preds = [preds] if isinstance(preds, dict) else preds
     return [float(p["e"]) for p in preds]
 
 
-def stage_times(items: list[Item], task: str, batch_size: int) -> dict[str, float]:
+def stage_times(items: list[CrystalArrays], task: str, batch_size: int) -> dict[str, float]:
     """CPU milliseconds per crystal of each stage of `score_batch` on `items` (no relaxation),
     for the benchmark's profile: input checks (structure, validity, content hash), graph
     conversion and the batched forward as the scorer runs them and as plain CHGNet does, the
@@ -286,10 +280,10 @@ def stage_times(items: list[Item], task: str, batch_size: int) -> dict[str, floa
     return per_crystal
 
 
-def reference_efs(items: list[Item]) -> list[tuple[float, np.ndarray, np.ndarray]]:
+def reference_efs(items: list[CrystalArrays]) -> list[tuple[float, np.ndarray, np.ndarray]]:
     """(energy per atom, forces (n, 3), stress (3, 3) GPa) of `items` from CHGNet's own
     `predict_structure(task="efs")`, one call each (the reference for tests and the bench)."""
-    preds = [_model().predict_structure(_structure(it), task="efs") for it in items]
+    preds = [_model().predict_structure(it.to_pymatgen(), task="efs") for it in items]
     return [(float(p["e"]), np.asarray(p["f"]), np.asarray(p["s"])) for p in preds]
 
 

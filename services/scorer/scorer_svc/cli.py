@@ -1,10 +1,12 @@
-"""`autoperi serve scorer`, `autoperi score`, `autoperi bench score` (mounted by autoperi_cli)."""
+"""`autoperi serve scorer`, `autoperi score`, `autoperi bench score`.
+
+Found by the `autoperi` application through the entry point in this service's pyproject.toml."""
 
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from svc_kit.cli_options import Host, Port
+from svc_kit.cli_options import Host, Port, StackContext, StackRole
 
 
 def serve(
@@ -98,3 +100,10 @@ def bench_score(
 
 COMMANDS = {"score": score}
 BENCH = {"score": bench_score}
+
+
+def _stack_args(ctx: StackContext) -> list[str]:
+    return ["--storage-uri", ctx.storage_uri]
+
+
+STACK = StackRole(order=2, args=_stack_args)

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 from autoperi.scorer.v1 import scorer_pb2
+from autoperi_data import CrystalArrays
 from svc_kit import InvalidInput
 from xtal import Crystal
 from xtal.convert import to_proto
@@ -69,7 +70,7 @@ def test_pool_replaces_a_worker_that_died(real_crystals):
     from scorer_svc._pool import WorkerDied
 
     pool = PotentialPool()
-    items = [(c.lattice, c.atomic_numbers, c.frac_coords) for c in real_crystals[:2]]
+    items = [CrystalArrays.of(c) for c in real_crystals[:2]]
     try:
         before, _ = pool.call("predict_batched", (items, 2, "e"))
         with pytest.raises(WorkerDied):

@@ -15,9 +15,12 @@ __all__ = [
     "TrainerSettings",
     "create_server",
     "fetch_checkpoint",
+    "is_sha256",
     "plan_run",
     "publish_checkpoint",
     "read_manifest",
+    "read_shards",
+    "shards_version",
     "train_loop_per_worker",
 ]
 
@@ -27,6 +30,9 @@ __getattr__ = lazy_exports(
         "TrainerCore": "._core",
         "FeatureStoreClient": "._featurestore",
         "fetch_checkpoint": "._objects",
+        "is_sha256": "._objects",
+        "read_shards": "._objects",
+        "shards_version": "._objects",
         "publish_checkpoint": "._objects",
         "read_manifest": "._objects",
         "SERVICE_NAME": "._server",

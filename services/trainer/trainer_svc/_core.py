@@ -15,7 +15,6 @@ from typing import Any
 
 import ray
 from autoperi.training.v1 import training_pb2 as pb
-from autoperi_model._data import split_path
 from storage import ObjectNotFound, ObjectStore
 from svc_kit import FailedPrecondition, InvalidInput, NotFound, TooLarge
 
@@ -157,8 +156,6 @@ class TrainerCore:
         ):
             if dataset is not None and not shards:
                 getattr(spec, name).ref = self.featurestore.resolve(*dataset)
-        if plan.train_dataset is None and not plan.train_shards:
-            self._check_benchmark(plan)
         for name, refs in (("train_shards", plan.train_shards), ("val_shards", plan.val_shards)):
             for i, ref in enumerate(refs):
                 if not ref_exists(ref, self.objects):
@@ -170,20 +167,16 @@ class TrainerCore:
                 read_manifest(self.objects, plan.init_checkpoint_id)
             except ObjectNotFound:
                 raise NotFound(f"no checkpoint {plan.init_checkpoint_id}") from None
+        if plan.train_dataset is None and not plan.train_shards:
+            raise InvalidInput(
+                "a run needs its data: train_dataset (a dataset ref; the featurestore builds its"
+                " tensor shards) or train_shards"
+            )
         with self._lock:
             pending = sum(r.run.state == pb.RUN_STATE_PENDING for r in self.records.values())
         if pending >= self.settings.max_queued_runs:
             raise TooLarge(f"{pending} runs are already waiting; try again later")
         return spec
-
-    @staticmethod
-    def _check_benchmark(plan: RunPlan) -> None:
-        data = plan.config.data
-        for split in (data.train_split, data.val_split):
-            try:
-                split_path(data.dataset, split)
-            except FileNotFoundError as exc:
-                raise InvalidInput(f"unknown dataset: {exc}") from None
 
     @staticmethod
     def _cluster_gpus() -> float:

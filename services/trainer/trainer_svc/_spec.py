@@ -22,8 +22,7 @@ class RunPlan:
     """What a run trains: the config, its data and compute.
 
     Data: `train_shards`/`val_shards` (ObjectRef dicts) when given or resolved from the
-    featurestore (`train_dataset`/`val_dataset` as (name, ref)); with neither, the benchmark
-    split named by `config.data` (CSV files under AUTOPERI_DATA_DIR).
+    featurestore (`train_dataset`/`val_dataset` as (name, ref)); one of the two is required.
     """
 
     config: Config

@@ -1,7 +1,7 @@
 """`train_loop_per_worker(config)`: one Ray Train worker of a run, built from its config dict.
 
-Config keys: run_id, config_yaml, storage_uri, train_shards / val_shards (ObjectRef dicts; empty
-train_shards: the benchmark split of the config), data_version, init_checkpoint_id, control (the
+Config keys: run_id, config_yaml, storage_uri, train_shards / val_shards (ObjectRef dicts of the
+featurestore's tensor shards of a dataset commit), data_version, init_checkpoint_id, control (the
 run's RunControl handle). Rank 0 stores each checkpoint in the object store and reports it to
 Ray Train (`ray.train.report` with a directory checkpoint, the service's event in the metrics);
 the controller forwards it once registered (ControllerEvents). Every rank calls `report` at the
@@ -48,7 +48,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if config["init_checkpoint_id"] and resumed is None:
             init = fetch_checkpoint(objects, config["init_checkpoint_id"], work / "init")
             model_config = model_config.updated(train={"init_from": str(init)})
-        data = _data(config, model_config, objects)
+        data = _data(config, objects)
         reporter = _Reporter(
             config["run_id"], rank, control, objects, model_config, len(data.train)
         )
@@ -72,9 +72,7 @@ def _restore(out: Path) -> int | None:
     return read_manifest(out).step
 
 
-def _data(config: dict[str, Any], model_config: Config, objects) -> TrainingData:
-    if not config["train_shards"]:
-        return TrainingData.from_config(model_config)
+def _data(config: dict[str, Any], objects) -> TrainingData:
     train_shards = read_shards(config["train_shards"], objects)
     val_shards = read_shards(config["val_shards"], objects)
     return TrainingData.from_shards(train_shards, val_shards, config["data_version"])

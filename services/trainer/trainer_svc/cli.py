@@ -1,9 +1,11 @@
-"""`autoperi serve trainer`: the trainer's commands (mounted by autoperi_cli)."""
+"""`autoperi serve trainer`: the trainer's commands.
+
+Found by the `autoperi` application through the entry point in this service's pyproject.toml."""
 
 from typing import Annotated
 
 import typer
-from svc_kit.cli_options import Host, Port, StorageUri
+from svc_kit.cli_options import Host, Port, StackContext, StackRole, StorageUri
 
 
 def serve(
@@ -34,3 +36,13 @@ def serve(
             ray_address=ray_address,
         )
     )
+
+
+def _stack_args(ctx: StackContext) -> list[str]:
+    return [
+        "--storage-uri", ctx.storage_uri, "--ray-address", ctx.ray_address,
+        "--featurestore-address", ctx.address("featurestore"),
+    ]  # fmt: skip
+
+
+STACK = StackRole(order=4, args=_stack_args)

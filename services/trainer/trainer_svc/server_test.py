@@ -57,7 +57,7 @@ def _error(trainer, **fields):
             {"train_shards": [common_pb2.ObjectRef(uri="file:///no/such/shard", sha256=SHA)]},
             "train_shards[0]: no object of that size at file:///no/such/shard",
         ),
-        ({"config_yaml": "data: {dataset: no_such_set}"}, "unknown dataset"),
+        ({}, "a run needs its data: train_dataset"),
         ({"train_dataset": common_pb2.DatasetRef(dataset="no-such-set")}, "unknown dataset"),
         ({"train_dataset": common_pb2.DatasetRef(dataset="Bad Name!")}, "not a valid dataset"),
         ({"resume_from_checkpoint_id": "xyz"}, "resume_from_checkpoint_id must be 64"),

@@ -10,10 +10,11 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 from autoperi.common.v1 import common_pb2
+from autoperi_data import read_records, split_path
 from featurize import FeaturizerConfig, featurize_split
 from ingest_svc.testing import serving
 from storage import ObjectStore
-from xtal import Crystal, read_records
+from xtal import Crystal
 
 from trainer_svc._server import TrainerDeps, create_server
 from trainer_svc._settings import TrainerSettings
@@ -40,7 +41,7 @@ def tiny_config_yaml(**train) -> str:
 
 def perov_subset(data_dir: Path, n: int, split: str = "train") -> list[Crystal]:
     """The first `n` valid crystals of a Perov-5 split."""
-    records = read_records(data_dir / "perov_5" / f"{split}.csv")
+    records = read_records(split_path("perov_5", split, data_dir))
     valid = (r.crystal for r in records if r.crystal is not None)
     return list(itertools.islice(valid, n))
 

@@ -4,9 +4,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from autoperi_data import data_dir
 from rich.console import Console
-
-from autoperi_cli._settings import data_dir
 
 app = typer.Typer(help="Benchmarks; results go to reports/bench/.", no_args_is_help=True)
 console = Console()

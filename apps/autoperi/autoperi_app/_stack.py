@@ -1,10 +1,12 @@
 """The whole platform on one machine: one Ray instance and every service as its own process.
 
-`Stack` starts a local Ray (or joins `ray_address`), then `autoperi serve <service>` for
-ingest, featurestore, scorer, sampler and trainer on consecutive ports from `base_port`, all
-over one storage location, and waits until each answers. Logs go to `<log_dir>/<service>.log`.
-Used by `autoperi stack` (and `make serve`) and by the demo. Stopping sends SIGTERM to every
-service (each drains gracefully), then shuts down the Ray instance it started.
+`Stack` starts a local Ray (or joins `ray_address`), then `autoperi serve <service>` for every
+service that declares a `StackRole` (`STACK` in its `cli` module, found through the entry points;
+today ingest, featurestore, scorer, sampler and trainer) on consecutive ports from `base_port` in
+the roles' order, all over one storage location, and waits until each answers. Logs go to
+`<log_dir>/<service>.log`. Used by `autoperi stack` (and `make serve`) and by the demo. Stopping
+sends SIGTERM to every service (each drains gracefully), then shuts down the Ray instance it
+started.
 """
 
 from __future__ import annotations
@@ -20,9 +22,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from svc_kit.cli_options import StackContext, StackRole
+
+from autoperi_app.serve import service_modules
 
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-ORDER = ("ingest", "featurestore", "scorer", "sampler", "trainer")
+
+
+def stack_roles() -> dict[str, StackRole]:
+    """{service: role} of every service that runs in the stack, in start order."""
+    roles = {
+        n: m.STACK for n, m in service_modules() if isinstance(getattr(m, "STACK", None), StackRole)
+    }
+    return dict(sorted(roles.items(), key=lambda item: item[1].order))
 
 
 @dataclass(frozen=True)
@@ -38,7 +50,7 @@ class StackConfig:
     ready_timeout_s: float = 240.0
 
     def port(self, service: str) -> int:
-        return self.base_port + ORDER.index(service)
+        return self.base_port + list(stack_roles()).index(service)
 
     def address(self, service: str) -> str:
         return f"127.0.0.1:{self.port(service)}"
@@ -46,19 +58,16 @@ class StackConfig:
 
 def service_args(config: StackConfig, service: str, ray_address: str) -> list[str]:
     """The `autoperi serve` arguments of one service in the stack."""
-    args = ["serve", service, "--port", str(config.port(service))]
-    if service in ("ingest", "featurestore", "scorer", "trainer"):
-        args += ["--storage-uri", config.storage_uri]
-    if service == "sampler":
-        args += ["--checkpoint", str(config.checkpoint), "--address", ray_address]
-        args += ["--http-port", str(config.base_port + 1000)]
-    if service == "trainer":
-        args += ["--ray-address", ray_address]
-        args += ["--featurestore-address", config.address("featurestore")]
-    return args
+    roles = stack_roles()
+    ports = {name: config.base_port + i for i, name in enumerate(roles)}
+    context = StackContext(
+        config.storage_uri, ray_address, config.checkpoint, config.base_port, ports
+    )
+    return ["serve", service, "--port", str(ports[service]), *roles[service].args(context)]
 
 
-def _health_ready(address: str) -> bool:
+def health_ready(address: str) -> bool:
+    """True when the gRPC health service at `address` answers SERVING."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     with grpc.insecure_channel(address) as channel:
@@ -66,22 +75,6 @@ def _health_ready(address: str) -> bool:
             health_pb2.HealthCheckRequest(), timeout=2
         )
     return reply.status == health_pb2.HealthCheckResponse.SERVING
-
-
-def _sampler_ready(address: str) -> bool:
-    from autoperi.sampler.v1 import sampler_pb2, sampler_pb2_grpc
-    from sampler_svc.client import metadata
-
-    with grpc.insecure_channel(address) as channel:
-        stub = sampler_pb2_grpc.SamplerServiceStub(channel)
-        info = stub.GetSamplerInfo(
-            sampler_pb2.GetSamplerInfoRequest(), metadata=metadata(), timeout=5
-        )
-    return bool(info.checkpoint_id)
-
-
-READY: dict[str, Callable[[str], bool]] = {name: _health_ready for name in ORDER}
-READY["sampler"] = _sampler_ready
 
 
 @dataclass
@@ -99,19 +92,19 @@ class Stack:
         ray_address = self._start_ray()
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **RAY_ENV, **self._train_storage_env()}
-        for service in ORDER:
+        for service in stack_roles():
             log = open(self.config.log_dir / f"{service}.log", "wb")  # noqa: SIM115
             cmd = [
                 sys.executable,
                 "-m",
-                "autoperi_cli.main",
+                "autoperi_app.main",
                 *service_args(self.config, service, ray_address),
             ]
             self.processes[service] = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, env=env
             )
             progress(f"started {service} (pid {self.processes[service].pid})")
-        for service in ORDER:
+        for service in stack_roles():
             self._wait_ready(service)
             self.addresses[service] = self.config.address(service)
             progress(f"{service} ready on {self.addresses[service]}")
@@ -143,13 +136,14 @@ class Stack:
     def _wait_ready(self, service: str) -> None:
         deadline = time.monotonic() + self.config.ready_timeout_s
         address, process = self.config.address(service), self.processes[service]
+        ready = stack_roles()[service].ready or health_ready
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(
                     f"{service} exited with {process.returncode}: {self.log_tail(service)}"
                 )
             with contextlib.suppress(grpc.RpcError):
-                if READY[service](address):
+                if ready(address):
                     return
             time.sleep(1.0)
         waited = self.config.ready_timeout_s

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pymatgen.core import Structure
-
-from xtal import CrystalError, load_split_stats, read_records, summarize_records
+from xtal import CrystalError
 from xtal.cif_test import ROCKSALT
+
+from autoperi_data import load_split_stats, read_records, summarize_records
 
 SPLITS = {
     "perov_5": ("perov_5/train.csv", "perov_5/val.csv", "perov_5/test.csv"),

@@ -1,19 +1,22 @@
 """Mount the services' own commands: `autoperi serve SERVICE` and any client/bench commands.
 
-Each service package may ship `<name>_svc.cli` with:
+Services are found through the entry point group `autoperi.services` (each service's
+pyproject.toml names its `cli` module), so no list of services is written here. A `cli` module
+may hold:
 - `serve`: a typer command function that runs the service in the foreground until a signal;
 - `COMMANDS`: {name: command} added to the top-level `autoperi` app (e.g. `autoperi score`);
-- `BENCH`: {name: command} added under `autoperi bench` (e.g. `autoperi bench serve`).
+- `BENCH`: {name: command} added under `autoperi bench` (e.g. `autoperi bench serve`);
+- `STACK`: a `svc_kit.cli_options.StackRole`, its part in `autoperi stack`.
 The CLI only mounts them, so it stays thin and a service's heavy imports happen inside its
 commands.
 """
 
-import importlib
+from importlib.metadata import entry_points
 from types import ModuleType
 
 import typer
 
-SERVICES = ("ingest", "featurestore", "scorer", "sampler", "trainer", "loop")
+GROUP = "autoperi.services"
 
 app = typer.Typer(
     help="Run a gRPC service (settings from flags or AUTOPERI_<SERVICE>_* variables).",
@@ -22,15 +25,9 @@ app = typer.Typer(
 
 
 def service_modules() -> list[tuple[str, ModuleType]]:
-    """(name, `<name>_svc.cli`) for every service whose package is on the path."""
-    found = []
-    for name in SERVICES:
-        try:
-            found.append((name, importlib.import_module(f"{name}_svc.cli")))
-        except ModuleNotFoundError as exc:
-            if exc.name not in (f"{name}_svc", f"{name}_svc.cli"):
-                raise
-    return found
+    """(name, `cli` module) of every installed service, sorted by name."""
+    found = sorted(entry_points(group=GROUP), key=lambda e: e.name)
+    return [(entry.name, entry.load()) for entry in found]
 
 
 def mount_services(main_app: typer.Typer, bench_app: typer.Typer) -> None:

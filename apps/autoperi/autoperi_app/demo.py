@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from autoperi_cli._errors import UserError
-from autoperi_cli._settings import split_path
+from autoperi_app._errors import UserError
+from autoperi_app._settings import split_file
 
 console = Console()
 Opt = typer.Option
@@ -53,11 +53,11 @@ def demo(
                  held_out_size=held_out_size)  # fmt: skip
     if not 1024 <= base_port <= 64500:
         raise UserError(f"--base-port must be in 1024..64500, got {base_port}")
-    path = split_path(split)
+    path = split_file(split)
     if not validate_only and not (checkpoint / "manifest.json").is_file():
         raise UserError(f"no checkpoint at {checkpoint} (expected {checkpoint}/manifest.json)")
-    from autoperi_cli._demo_report import write_summary
-    from autoperi_cli._demo_run import DemoPlan, DemoResult, fresh_work_dir, run_platform
+    from autoperi_app._demo_report import write_summary
+    from autoperi_app._demo_run import DemoPlan, DemoResult, fresh_work_dir, run_platform
 
     if not validate_only:
         fresh_work_dir(work_dir)
@@ -69,9 +69,9 @@ def demo(
     result.seconds["validate"] = time.perf_counter() - start
     if validate_only:
         return
-    perov = split_path("perov_5:train").parent
     plan = DemoPlan(
-        train_csv=perov / "train.csv", test_csv=perov / "test.csv", held_out_csv=perov / "val.csv",
+        train_csv=split_file("perov_5:train"), test_csv=split_file("perov_5:test"),
+        held_out_csv=split_file("perov_5:val"),
         checkpoint=checkpoint, work_dir=work_dir, out_dir=out, subset=subset, samples=samples,
         num_targets=num_targets, samples_per_target=samples_per_target,
         fine_tune_steps=fine_tune_steps, held_out_size=held_out_size, base_port=base_port,
@@ -92,12 +92,12 @@ def _check_sizes(**sizes: int) -> None:
 
 def _validate(split: str, path: Path) -> list[tuple[str, str]]:
     """Read, validate and canonicalise every record of the split; the summary rows shown."""
-    import xtal
+    import autoperi_data
 
     console.rule(f"[bold]validate[/]: {split}")
     start = time.perf_counter()
     crystals, rejected = [], Counter()
-    for record in track(xtal.read_records(path), description="reading + validating"):
+    for record in track(autoperi_data.read_records(path), description="reading + validating"):
         if record.error is not None:
             rejected[record.error.split(":")[0]] += 1
             continue

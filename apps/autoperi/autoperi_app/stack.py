@@ -1,4 +1,7 @@
-"""`autoperi stack`: every service on this machine until Ctrl-C (the local launcher)."""
+"""`autoperi stack`: every service on this machine until Ctrl-C (the local launcher).
+
+Public names of the launcher (used by the demo and the tests): `StackConfig`, `running_stack`,
+`stack_roles`, `health_ready`."""
 
 import signal
 import threading
@@ -9,8 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from autoperi_cli._stack import ORDER, StackConfig, running_stack
+from autoperi_app._stack import StackConfig, health_ready, running_stack, stack_roles
 
+__all__ = ["StackConfig", "health_ready", "running_stack", "stack", "stack_roles"]
 console = Console()
 
 
@@ -22,15 +26,15 @@ def stack(
         "checkpoints/perov_5_csp"
     ),
     base_port: Annotated[
-        int, typer.Option(help="Ports base_port.. in the order " + ", ".join(ORDER) + ".")
+        int, typer.Option(help="Ports base_port.. in the services' stack order.")
     ] = 50061,
     log_dir: Annotated[Path, typer.Option(help="Service logs.")] = Path("build/stack-logs"),
     ray_address: Annotated[
         str | None, typer.Option(help="Ray cluster to use (default: start a local Ray).")
     ] = None,
 ) -> None:
-    """Start Ray and the ingest, featurestore, scorer, sampler and trainer services, print their
-    addresses, and run until SIGINT/SIGTERM (then drain and stop them all)."""
+    """Start Ray and every service with a stack role (ingest, featurestore, scorer, sampler,
+    trainer), print their addresses, and run until SIGINT/SIGTERM (then drain and stop them all)."""
     config = StackConfig(storage_uri, checkpoint, base_port, log_dir, ray_address)
     stop = threading.Event()
     with running_stack(config, progress=console.print) as running:

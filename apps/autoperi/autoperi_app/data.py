@@ -1,4 +1,5 @@
-"""`autoperi data ...`: look at crystal files before using them."""
+"""`autoperi data ...`: look at crystal files before using them, and name the dataset commit of
+a benchmark split."""
 
 from collections import Counter
 from pathlib import Path
@@ -8,9 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from autoperi_cli._errors import UserError
+from autoperi_app._datasets import DEFAULT_STORE
+from autoperi_app._errors import UserError
 
-app = typer.Typer(help="Inspect crystal files (CIF, CDVAE/DiffCSP CSV).", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect crystal files (CIF, CDVAE/DiffCSP CSV); dataset commits of the splits.",
+    no_args_is_help=True,
+)
 console = Console()
 
 
@@ -23,13 +28,13 @@ def inspect(
     ] = False,
 ) -> None:
     """Print a table of the crystals in PATH and the reason each rejected record was rejected."""
-    import xtal
+    import autoperi_data
 
     if not path.exists():
         raise UserError(f"no such file: {path}")
     table = _crystal_table(path)
     accepted, rejected = 0, []
-    for record in xtal.read_records(path):
+    for record in autoperi_data.read_records(path):
         if record.error is not None:
             rejected.append(record)
             continue
@@ -84,3 +89,18 @@ def _print_rejections(rejected: list) -> None:
     console.print(table)
     reasons = Counter(record.error.split(":")[0] for record in rejected)
     console.print("reasons: " + ", ".join(f"{r} x{n}" for r, n in reasons.most_common()))
+
+
+@app.command("commit")
+def commit(
+    split: Annotated[str, typer.Argument(help="A benchmark split, e.g. perov_5:train.")],
+    datasets: Annotated[
+        Path, typer.Option(help="Store of the dataset commits (made on first use).")
+    ] = DEFAULT_STORE,
+) -> None:
+    """Print the dataset commit of SPLIT (ingesting its file into --datasets on first use): the
+    id a model card names. The same file gives the same id in any store."""
+    from autoperi_app._datasets import DatasetStore
+
+    found = DatasetStore(datasets).split_commit(split)
+    console.print(f"{found}  ({found.num_crystals} crystals, source sha256 {found.source_sha256})")

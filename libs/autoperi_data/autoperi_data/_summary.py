@@ -6,8 +6,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xtal._readers import Record, read_records
-from xtal._validate import ValidationLimits
+from xtal import ValidationLimits
+
+from autoperi_data._readers import Record, read_records
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from typing import Any
 from rich.console import Console
 from rich.logging import RichHandler
 
-from autoperi_cli._errors import UserError
-from autoperi_cli._stack import StackConfig, running_stack
+from autoperi_app._errors import UserError
+from autoperi_app._stack import StackConfig, running_stack
 
 DATASET = "demo-perov5"
 LOOP_ID = "demo"
@@ -133,7 +133,7 @@ def _ingest(plan: DemoPlan, addresses: dict, stages: Stages, result: DemoResult)
 
 def _featurise(addresses: dict, commit: str, stages: Stages, result: DemoResult) -> None:
     """Tensor shards of the commit from the featurestore (the featuriser the trainer uses)."""
-    from trainer_svc._featurestore import FeatureStoreClient
+    from trainer_svc import FeatureStoreClient
 
     with stages.stage("featurise", "build the commit's tensor shards in the featurestore"):
         shards = FeatureStoreClient(addresses["featurestore"]).shards(DATASET, commit)
@@ -148,8 +148,7 @@ def _sample_and_score(
 ) -> None:
     """`plan.samples` CSP samples per composition from the sampler, scored by the scorer with
     novelty against the ingested subset; rows as the loop keeps them (`score_row`)."""
-    from loop_svc import GrpcSampler, GrpcScorer
-    from loop_svc._rounds import score_row
+    from loop_svc import GrpcSampler, GrpcScorer, score_row
 
     what = f"sample {plan.samples} x {', '.join(plan.compositions)} (committed checkpoint)"
     with stages.stage("sample", what):
@@ -160,7 +159,7 @@ def _sample_and_score(
         scores = GrpcScorer(addresses["scorer"]).score(crystals, DATASET, "main")
     rows = [score_row(c, s) for c, s in zip(crystals, scores, strict=True)]
     result.figures["sample"] = {"checkpoint_id": served, "rows": rows}
-    from autoperi_cli._demo_report import scores_table
+    from autoperi_app._demo_report import scores_table
 
     console.print(scores_table(rows, served))
 

@@ -1,5 +1,8 @@
 """Streaming readers for CIF files (one or many data blocks) and CDVAE/DiffCSP CSV files.
 
+The only module of the project that parses CSV text (with `csv_rows`, which the ingest service and
+its client use to cut CSV text at row boundaries).
+
 `read_records(path)` checks the file itself at once (raising CrystalError for an empty, binary,
 unrecognised or column-less file) and returns an iterator that parses one record at a time; a bad
 record becomes a `Record` with an error, never an exception. Files may be gzip-compressed.
@@ -15,10 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from xtal._cif import split_blocks
-from xtal._crystal import Crystal, Provenance, crystal_from_cif_block
-from xtal._errors import CrystalError
-from xtal._validate import ValidationLimits
+from xtal import (
+    Crystal,
+    CrystalError,
+    Provenance,
+    ValidationLimits,
+    crystal_from_cif_block,
+    split_cif_blocks,
+)
 
 _HEAD_BYTES = 1 << 16
 _MAX_CSV_FIELD = 1 << 30
@@ -26,6 +33,11 @@ _SURROGATE = re.compile("[\udc80-\udcff]")
 _DATA_LINE = re.compile(r"^\s*data_(\S*)", re.IGNORECASE | re.MULTILINE)
 _ID_COLUMNS = ("material_id", "id")
 _CIF_SUFFIXES = (".cif", ".mcif")
+
+
+#: limits that reject only what cannot be a crystal at all (non-finite numbers, unknown elements):
+#: benchmark rows as given, for the evaluation's own rules and for reading a split's cells
+PERMISSIVE_LIMITS = ValidationLimits(max_atoms=100_000, min_distance=0.0, min_volume=0.0)
 
 
 @dataclass(frozen=True)
@@ -147,6 +159,25 @@ def _allow_large_csv_fields() -> None:
         csv.field_size_limit(_MAX_CSV_FIELD)
 
 
+def csv_rows(text: str) -> list[str] | None:
+    """Each non-empty row of CSV `text` re-serialised as its own text (ending in a newline), the
+    header first; None when the text is not CSV. Bytes kept by `surrogateescape` pass unchanged."""
+    _allow_large_csv_fields()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    rows = []
+    try:
+        for row in csv.reader(io.StringIO(text, newline="")):
+            if row:
+                writer.writerow(row)
+                rows.append(out.getvalue())
+                out.seek(0)
+                out.truncate()
+    except csv.Error:
+        return None
+    return rows
+
+
 def _csv_records(
     found: _Source, columns: _CsvColumns, limits: ValidationLimits
 ) -> Iterator[Record]:
@@ -203,7 +234,7 @@ def _numeric(row: list[str], columns: _CsvColumns) -> dict[str, float]:
 def _single_block_crystal(text: str, limits: ValidationLimits, meta: dict) -> Crystal:
     if not text.strip():
         raise CrystalError("empty", "the cif field is empty")
-    blocks = list(split_blocks(text.splitlines(keepends=True)))
+    blocks = list(split_cif_blocks(text.splitlines(keepends=True)))
     if len(blocks) != 1:
         raise CrystalError("multiple_structures", f"the cif field has {len(blocks)} data blocks")
     return crystal_from_cif_block(blocks[0][1], limits, meta)
@@ -214,7 +245,7 @@ def _cif_records(found: _Source, limits: ValidationLimits) -> Iterator[Record]:
     index = 0
     with _open_text(found) as stream:
         try:
-            for line, text in split_blocks(stream):
+            for line, text in split_cif_blocks(stream):
                 yield _cif_record(index, line, text, found.name, limits)
                 index += 1
         except (CrystalError, OSError, EOFError, zlib.error) as exc:

@@ -4,8 +4,8 @@ import logging
 
 import typer
 
-from autoperi_cli import bench, data, demo, serve, stack
-from autoperi_cli._errors import run_guarded
+from autoperi_app import bench, data, demo, serve, stack, train
+from autoperi_app._errors import run_guarded
 
 app = typer.Typer(
     name="autoperi",
@@ -19,6 +19,8 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(serve.app, name="serve")
 app.command("demo")(demo.demo)
 app.command("stack")(stack.stack)
+app.command("train")(train.train)
+bench.app.command("train")(train.bench_train)
 
 
 def _mount_library_commands() -> None:
@@ -28,11 +30,9 @@ def _mount_library_commands() -> None:
 
     app.add_typer(eval_app)
     serve.mount_services(app, bench.app)
-    app.command("train")(model_cli.train_cmd)
     app.command("sample")(model_cli.sample_cmd)
     app.command("relax-lattice")(model_cli.relax_lattice_cmd)
     app.command("eval-lattice")(model_cli.eval_lattice_cmd)
-    bench.app.command("train")(model_cli.bench_train_cmd)
     bench.app.command("sample")(model_cli.bench_sample_cmd)
 
 

@@ -17,7 +17,7 @@ def run_cli(*args: str, env_data_dir: Path | None = None) -> subprocess.Complete
     if env_data_dir is not None:
         env["AUTOPERI_DATA_DIR"] = str(env_data_dir)
     return subprocess.run(
-        [sys.executable, "-m", "autoperi_cli.main", *args],
+        [sys.executable, "-m", "autoperi_app.main", *args],
         capture_output=True,
         text=True,
         timeout=600,

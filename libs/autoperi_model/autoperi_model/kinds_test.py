@@ -1,0 +1,68 @@
+"""The registry of checkpoint kinds: a new kind is loaded by its registered loader, and a
+checkpoint is refused before loading when it serves none of the asked tasks or processes."""
+
+import json
+
+import numpy as np
+import pytest
+from xtal import Crystal
+
+from autoperi_model import _kinds
+from autoperi_model._generator import Generator
+from autoperi_model._kinds import CheckpointMismatch, checkpoint_kind, load_generator, register_kind
+from autoperi_model._sampling import SampleSpec
+
+
+class Templates(Generator):
+    """A stand-in for a new kind of model: a cubic cell with every atom at the origin."""
+
+    kind, tasks, samplers = "csp/templates", frozenset({"csp"}), ("lookup",)
+
+    def sample(self, specs, steps=None, sampler=None, batch_size=512, noise_seed=None):
+        self.check(specs)
+        return [Crystal(np.eye(3) * 4, np.zeros((len(s.atomic_numbers), 3)), s.atomic_numbers)
+                for s in specs]  # fmt: skip
+
+
+@pytest.fixture()
+def templates(tmp_path, monkeypatch):
+    monkeypatch.setattr(_kinds, "_KINDS", dict(_kinds._KINDS))  # registrations end with the test
+    loaded = []
+    register_kind("csp/templates", lambda path: loaded.append(path) or Templates("t1"), ["csp"])
+    (tmp_path / "manifest.json").write_text(json.dumps({"kind": "csp/templates"}))
+    return tmp_path, loaded
+
+
+def test_a_registered_kind_loads_through_the_facade(templates):
+    path, loaded = templates
+    assert checkpoint_kind(path) == "csp/templates"
+    gen = Generator.from_checkpoint(path, tasks=["csp"], processes=["templates"])
+    assert loaded == [path] and isinstance(gen, Templates)
+    (crystal,) = gen.generate_csp(["NaCl"])
+    assert crystal.formula == "NaCl"
+    with pytest.raises(ValueError, match="takes no condition band_gap"):
+        gen.sample([SampleSpec(0, np.array([11, 17]), conditions={"band_gap": 1.0})])
+    with pytest.raises(CheckpointMismatch, match="cannot serve dng"):
+        gen.generate_dng(2)
+
+
+def test_wrong_tasks_processes_and_kinds_are_refused_before_loading(templates, tmp_path):
+    path, loaded = templates
+    with pytest.raises(CheckpointMismatch, match=r"csp/templates checkpoint \(csp: predicts"):
+        load_generator(path, tasks=["dng", "lattice"])
+    with pytest.raises(CheckpointMismatch, match=r"\(process templates\); this needs process flow"):
+        load_generator(path, processes=["flow"])
+    assert loaded == []
+    (tmp_path / "manifest.json").write_text(json.dumps({"kind": "csp/unknown"}))
+    with pytest.raises(CheckpointMismatch, match="csp/unknown checkpoint, not a known kind"):
+        load_generator(path)
+    with pytest.raises(ValueError, match="already registered"):
+        register_kind("csp/flow", lambda p: None, ["csp"])
+
+
+def test_manifests_without_a_kind_are_keyed_by_task_and_process(tmp_path):
+    config = {"task": "lattice", "process": "flow"}
+    (tmp_path / "manifest.json").write_text(json.dumps({"config": config}))
+    assert checkpoint_kind(tmp_path) == "lattice/flow"
+    (tmp_path / "manifest.json").write_text(json.dumps({"config": {}}))
+    assert checkpoint_kind(tmp_path) == "csp/flow"  # the released perov_5_csp manifest's case
