@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import spglib
 import torch
-from periodic import fixed_part, free_parameters, from_free_parameters, symmetrize_vectors
 from autoperi_data import read_records
+from periodic import fixed_part, free_parameters, from_free_parameters, symmetrize_vectors
 
 from autoperi_model._symmetric import SymmetricLatticeFlow, SymmetricTorusFlow
 from autoperi_model._symmetry_data import SymmetricCrystals, analyze

@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 import spglib
-
 from autoperi_data import read_records
+
 from xtal._symmetry import (
     SymmetryError,
     idealize,
