@@ -9,6 +9,7 @@ import re
 
 import yaml
 from infra_spec import (
+    REPO,
     SERVICES,
     STORAGE_ENV,
     k8s_object,
@@ -159,7 +160,9 @@ def test_the_rayservice_builds_the_sampler_behind_serves_grpc_proxy():
     (app,) = config["applications"]
     module, _, attribute = app["import_path"].partition(":")
     builder = getattr(__import__(module, fromlist=[attribute]), attribute)
-    application = call_user_app_builder_with_args_if_necessary(builder, app["args"])
+    inside = app["args"]["checkpoint"]  # the image's copy of the repository's checkpoints/
+    args = {**app["args"], "checkpoint": str(REPO / inside.removeprefix("/app/"))}
+    application = call_user_app_builder_with_args_if_necessary(builder, args)
     deployment = application._bound_deployment
     assert [d["name"] for d in app["deployments"]] == [deployment.name]
     assert app["args"]["checkpoint"].startswith("/app/checkpoints/")  # inside the image
