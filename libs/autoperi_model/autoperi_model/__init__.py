@@ -47,6 +47,10 @@ from autoperi_model._sampling import (
     parse_composition,
     sample_seed,
 )
+from autoperi_model._symmetric import SymmetricLatticeFlow, SymmetricTorusFlow
+from autoperi_model._symmetry_data import SymmetricCrystals, analyze, analyze_many
+from autoperi_model._template_generator import TemplateGenerator, save_templates
+from autoperi_model._templates import TemplateLibrary
 from autoperi_model._train import TrainingData, train
 
 __all__ = [
@@ -74,10 +78,17 @@ __all__ = [
     "PhysicsConfig",
     "SampleConfig",
     "SampleSpec",
+    "SymmetricCrystals",
+    "SymmetricLatticeFlow",
+    "SymmetricTorusFlow",
+    "TemplateGenerator",
+    "TemplateLibrary",
     "TorusDiffusion",
     "TorusFlow",
     "TrainConfig",
     "TrainingData",
+    "analyze",
+    "analyze_many",
     "atom_count_range",
     "atom_count_weights",
     "bench_sample",
@@ -97,5 +108,6 @@ __all__ = [
     "registered_kinds",
     "sample_seed",
     "save_checkpoint",
+    "save_templates",
     "train",
 ]

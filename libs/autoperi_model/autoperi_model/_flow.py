@@ -74,16 +74,21 @@ class FlowModel(GenerativeModel):
         generator: torch.Generator,
         anneal: Mapping[str, float] | None = None,
         allowed_types: Tensor | None = None,
+        start_time: float = 0.0,
     ) -> tuple[CrystalBatch, int]:
-        """Integrate the generated fields of `state` (taken as the state at t = 0) to t = 1;
-        `sample` without the base draw. `allowed_types` restricts generated types (see
-        `predictions`). Returns the batch and the NFE per sample."""
-        if steps < 1 or sampler not in self.samplers:
+        """Integrate the generated fields of `state` (taken as the state at t = `start_time`)
+        to t = 1 in `steps` uniform steps; `sample` without the base draw. `allowed_types`
+        restricts generated types (see `predictions`). Returns the batch and the NFE per
+        sample."""
+        if steps < 1 or sampler not in self.samplers or not 0.0 <= start_time < 1.0:
             known = "/".join(self.samplers)
-            raise ValueError(f"need steps >= 1 and sampler in {known}, got {steps}, {sampler!r}")
-        dt, nfe = 1.0 / steps, 0
+            raise ValueError(
+                f"need steps >= 1, sampler in {known} and 0 <= start_time < 1, got {steps}, "
+                f"{sampler!r}, {start_time}"
+            )
+        dt, nfe = (1.0 - start_time) / steps, 0
         for i in range(steps):
-            t = torch.full((state.num_crystals,), i * dt, dtype=state.lattice.dtype)
+            t = torch.full((state.num_crystals,), start_time + i * dt, dtype=state.lattice.dtype)
             vel = self._scaled(state, t, anneal or {}, allowed_types)
             nfe += 1
             if sampler == "heun":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
+from periodic import crystal_table
 from torch import Tensor, nn
 
 from autoperi_model._batch import CrystalBatch
@@ -29,6 +30,7 @@ def _single(batch: CrystalBatch, index: int, start: int) -> CrystalBatch:
         atomic_numbers=batch.atomic_numbers[start : start + n],
         batch=torch.zeros(n, dtype=torch.long),
         num_atoms=batch.num_atoms[index : index + 1],
+        symmetry=None if batch.symmetry is None else crystal_table(batch.symmetry, index, start, n),
     )
 
 

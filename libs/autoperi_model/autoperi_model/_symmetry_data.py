@@ -7,6 +7,7 @@ replaced by spglib's idealised primitive cell (exactly symmetric, Niggli-reduced
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -68,8 +69,8 @@ class SymmetricCrystals:
 
     lattice (C, 3, 3); frac_coords, atomic_numbers (A,); offsets, num_atoms (C,); per atom the
     representative's index within its crystal (A,), rotation (A, 3, 3), translation (A, 3),
-    free_basis (A, 3, 3); point_group (K, 3, 3) with group_offsets, group_sizes (C,);
-    space_group (C,) numbers.
+    free_basis (A, 3, 3), Wyckoff letter (A,) as 0 = a, 1 = b, ...; point_group (K, 3, 3) with
+    group_offsets, group_sizes (C,); space_group (C,) numbers.
     """
 
     lattice: Tensor
@@ -81,6 +82,7 @@ class SymmetricCrystals:
     rotation: Tensor
     translation: Tensor
     free_basis: Tensor
+    wyckoff: Tensor
     point_group: Tensor
     group_offsets: Tensor
     group_sizes: Tensor
@@ -108,6 +110,9 @@ class SymmetricCrystals:
             rotation=sym.rotation,
             translation=sym.translation,
             free_basis=sym.free_basis,
+            wyckoff=torch.tensor(
+                [ord(w) - ord("a") for a in analyses for w in a[3].wyckoffs], dtype=torch.long
+            ),
             point_group=sym.point_group,
             group_offsets=torch.cumsum(sizes, 0) - sizes,
             group_sizes=sizes,
@@ -117,6 +122,31 @@ class SymmetricCrystals:
     def state(self) -> dict[str, Tensor]:
         """The tensors by field name (for `torch.save`; `SymmetricCrystals(**state)` restores)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def atoms_of(self, index: int) -> slice:
+        """The atom rows of crystal `index`."""
+        start = int(self.offsets[index])
+        return slice(start, start + int(self.num_atoms[index]))
+
+    def numbers_of(self, index: int) -> np.ndarray:
+        """Atomic numbers (n,) of crystal `index`."""
+        return self.atomic_numbers[self.atoms_of(index)].numpy()
+
+    def site_signatures(self, index: int) -> dict[str, int]:
+        """Each element's Wyckoff signature in crystal `index` (its orbits as multiplicity and
+        letter, sorted, e.g. "1a" or "2c|4e") -> the element."""
+        atoms = self.atoms_of(index)
+        reps = self.representative[atoms].tolist()
+        letters, numbers = self.wyckoff[atoms].tolist(), self.atomic_numbers[atoms].tolist()
+        size = collections.Counter(reps)
+        orbits = collections.defaultdict(list)
+        for r in size:
+            orbits[numbers[r]].append(f"{size[r]}{chr(ord('a') + letters[r])}")
+        return {"|".join(sorted(v)): z for z, v in orbits.items()}
+
+    def prototype_signature(self, index: int) -> tuple[int, tuple[str, ...]]:
+        """(space group, sorted per-element Wyckoff signatures): the anonymous prototype."""
+        return int(self.space_group[index]), tuple(sorted(self.site_signatures(index)))
 
     def volume_per_atom(self) -> float:
         """Mean over crystals of |det L| / n."""

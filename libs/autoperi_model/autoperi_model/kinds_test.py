@@ -16,7 +16,7 @@ from autoperi_model._sampling import SampleSpec
 class Templates(Generator):
     """A stand-in for a new kind of model: a cubic cell with every atom at the origin."""
 
-    kind, tasks, samplers = "csp/templates", frozenset({"csp"}), ("lookup",)
+    kind, tasks, samplers = "csp/example", frozenset({"csp"}), ("lookup",)
 
     def sample(self, specs, steps=None, sampler=None, batch_size=512, noise_seed=None):
         self.check(specs)
@@ -28,14 +28,14 @@ class Templates(Generator):
 def templates(tmp_path, monkeypatch):
     monkeypatch.setattr(_kinds, "_KINDS", dict(_kinds._KINDS))  # registrations end with the test
     loaded = []
-    register_kind("csp/templates", lambda path: loaded.append(path) or Templates("t1"), ["csp"])
-    (tmp_path / "manifest.json").write_text(json.dumps({"kind": "csp/templates"}))
+    register_kind("csp/example", lambda path: loaded.append(path) or Templates("t1"), ["csp"])
+    (tmp_path / "manifest.json").write_text(json.dumps({"kind": "csp/example"}))
     return tmp_path, loaded
 
 
 def test_a_registered_kind_loads_through_the_facade(templates):
     path, loaded = templates
-    assert checkpoint_kind(path) == "csp/templates"
+    assert checkpoint_kind(path) == "csp/example"
     gen = Generator.from_checkpoint(path, tasks=["csp"], processes=["templates"])
     assert loaded == [path] and isinstance(gen, Templates)
     (crystal,) = gen.generate_csp(["NaCl"])
@@ -48,7 +48,7 @@ def test_a_registered_kind_loads_through_the_facade(templates):
 
 def test_wrong_tasks_processes_and_kinds_are_refused_before_loading(templates, tmp_path):
     path, loaded = templates
-    with pytest.raises(CheckpointMismatch, match=r"csp/templates checkpoint \(csp: predicts"):
+    with pytest.raises(CheckpointMismatch, match=r"csp/example checkpoint \(csp: predicts"):
         load_generator(path, tasks=["dng", "lattice"])
     with pytest.raises(CheckpointMismatch, match=r"\(process templates\); this needs process flow"):
         load_generator(path, processes=["flow"])

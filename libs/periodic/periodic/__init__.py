@@ -30,6 +30,7 @@ from periodic._symmat import polar_decomposition, polar_log_stretch, sym_expm, s
 from periodic._symmetry import (
     SymmetryTable,
     cartesian_operations,
+    crystal_table,
     expand_orbits,
     fixed_part,
     free_parameters,
@@ -55,6 +56,7 @@ __all__ = [
     "cart_to_frac",
     "cartesian_operations",
     "cell_heights",
+    "crystal_table",
     "edge_vectors",
     "expand_orbits",
     "fixed_part",

@@ -52,6 +52,20 @@ class SymmetryTable:
         return torch.linalg.pinv(self.free_basis)
 
 
+def crystal_table(table: SymmetryTable, index: int, start: int, count: int) -> SymmetryTable:
+    """The table of crystal `index` alone (its atoms are rows start..start + count - 1)."""
+    atoms = slice(start, start + count)
+    mine = table.point_group_of == index
+    return SymmetryTable(
+        representative=table.representative[atoms] - start,
+        rotation=table.rotation[atoms],
+        translation=table.translation[atoms],
+        free_basis=table.free_basis[atoms],
+        point_group=table.point_group[mine],
+        point_group_of=torch.zeros(int(mine.sum()), dtype=torch.long),
+    )
+
+
 def expand_orbits(positions: Tensor, table: SymmetryTable) -> Tensor:
     """(N, 3) positions rebuilt from their representatives' rows: R_j x_r(j) + t_j, mod 1."""
     reps = positions.index_select(0, table.representative)

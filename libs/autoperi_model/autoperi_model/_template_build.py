@@ -1,0 +1,121 @@
+"""Building a template model: the library of a training pool, labelled candidates, the ranker.
+
+Labels come from a `Matcher` the caller injects (the evaluation protocol's StructureMatcher, so
+this library does not depend on the evaluator): for each candidate, whether the substituted
+template matches the query crystal. Library crystals are queried against the rest of the library
+(leave one out), so the ranker learns from the training data alone; a held-out set is queried
+against the whole library to measure it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from autoperi_data import CrystalArrays
+
+from autoperi_model._ranking import TemplateRanker, fit_ranker
+from autoperi_model._symmetry_data import SymmetricCrystals
+from autoperi_model._templates import (
+    FEATURES,
+    Candidate,
+    TemplateLibrary,
+    prototype_ids,
+    substitution_scores,
+)
+
+log = logging.getLogger(__name__)
+#: (prediction, target) pairs -> normalised RMS per pair, NaN where they do not match
+Matcher = Callable[[Sequence[tuple[CrystalArrays, CrystalArrays]]], np.ndarray]
+
+
+def library_from(crystals: SymmetricCrystals) -> TemplateLibrary:
+    """The template library of idealised crystals: prototypes and learned substitution scores."""
+    count = len(crystals)
+    prototypes = prototype_ids([crystals.prototype_signature(i) for i in range(count)])
+    sites = [crystals.site_signatures(i) for i in range(count)]
+    return TemplateLibrary(crystals, prototypes, substitution_scores(prototypes, sites))
+
+
+def substituted(library: TemplateLibrary, candidate: Candidate) -> CrystalArrays:
+    """The candidate's template with the query's elements in place of its own."""
+    crystals, i = library.crystals, candidate.index
+    atoms = crystals.atoms_of(i)
+    numbers = np.array([candidate.mapping[int(z)] for z in crystals.numbers_of(i)])
+    return CrystalArrays(crystals.lattice[i].numpy(), numbers, crystals.frac_coords[atoms].numpy())
+
+
+@dataclass(frozen=True)
+class LabelledQuery:
+    """One query's candidates with features (M, F), match labels (M,) and RMS (M,; NaN: none)."""
+
+    candidates: list[Candidate]
+    features: np.ndarray
+    labels: np.ndarray
+    rms: np.ndarray
+
+
+def label_queries(
+    library: TemplateLibrary,
+    queries: Sequence[CrystalArrays],
+    matcher: Matcher,
+    exclude: Sequence[int | None] | None = None,
+) -> list[LabelledQuery]:
+    """Candidates of each query cell, labelled by matching their substitutions to the query
+    crystal; `exclude[q]` is left out of query q's candidates (leave one out)."""
+    exclude = exclude if exclude is not None else [None] * len(queries)
+    found = [
+        library.candidates(q.atomic_numbers, exclude=e)
+        for q, e in zip(queries, exclude, strict=True)
+    ]
+    pairs = [(substituted(library, c), q) for q, cs in zip(queries, found, strict=True) for c in cs]
+    rms = np.asarray(matcher(pairs), dtype=float)
+    out, start = [], 0
+    for cands in found:
+        part = rms[start : start + len(cands)]
+        start += len(cands)
+        features = np.stack([c.features for c in cands]) if cands else np.zeros((0, 0))
+        out.append(LabelledQuery(cands, features, np.isfinite(part).astype(float), part))
+    return out
+
+
+def top1(queries: Sequence[LabelledQuery], scores: Sequence[np.ndarray]) -> dict[str, float]:
+    """Match rate and RMSE of the best-scored candidate of every query (queries without
+    candidates count as unmatched), and the share with any matched candidate (the ceiling)."""
+    hits, rmse = [], []
+    for q, s in zip(queries, scores, strict=True):
+        if not len(q.candidates):
+            hits.append(False)
+            continue
+        best = int(np.argmax(s))
+        hits.append(bool(q.labels[best]))
+        if q.labels[best]:
+            rmse.append(q.rms[best])
+    return {
+        "match_rate": float(np.mean(hits)),
+        "rmse": float(np.mean(rmse)) if rmse else float("nan"),
+        "ceiling": float(np.mean([q.labels.any() if len(q.labels) else False for q in queries])),
+    }
+
+
+def train_ranker(
+    labelled: Sequence[LabelledQuery], hidden: int = 32, epochs: int = 40, seed: int = 0
+) -> TemplateRanker:
+    """A listwise ranker on the queries that have candidates."""
+    usable = [q for q in labelled if len(q.candidates)]
+    return fit_ranker(
+        [q.features for q in usable], [q.labels for q in usable], hidden, epochs, seed
+    )
+
+
+def mendeleev_scores(query: LabelledQuery) -> np.ndarray:
+    """The no-learning lookup's order: least Mendeleev cost first, then library order."""
+    rank = query.features[:, FEATURES.index("mendeleev_rank")]
+    return -rank if len(rank) else rank
+
+
+def ranker_scores(ranker: TemplateRanker, query: LabelledQuery) -> np.ndarray:
+    """The ranker's logits of a query's candidates."""
+    return ranker.score(query.features) if len(query.candidates) else np.zeros(0)
