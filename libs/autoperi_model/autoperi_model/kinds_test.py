@@ -13,7 +13,7 @@ from autoperi_model._kinds import CheckpointMismatch, checkpoint_kind, load_gene
 from autoperi_model._sampling import SampleSpec
 
 
-class Templates(Generator):
+class Example(Generator):
     """A stand-in for a new kind of model: a cubic cell with every atom at the origin."""
 
     kind, tasks, samplers = "csp/example", frozenset({"csp"}), ("lookup",)
@@ -25,19 +25,19 @@ class Templates(Generator):
 
 
 @pytest.fixture()
-def templates(tmp_path, monkeypatch):
+def example(tmp_path, monkeypatch):
     monkeypatch.setattr(_kinds, "_KINDS", dict(_kinds._KINDS))  # registrations end with the test
     loaded = []
-    register_kind("csp/example", lambda path: loaded.append(path) or Templates("t1"), ["csp"])
+    register_kind("csp/example", lambda path: loaded.append(path) or Example("t1"), ["csp"])
     (tmp_path / "manifest.json").write_text(json.dumps({"kind": "csp/example"}))
     return tmp_path, loaded
 
 
-def test_a_registered_kind_loads_through_the_facade(templates):
-    path, loaded = templates
+def test_a_registered_kind_loads_through_the_facade(example):
+    path, loaded = example
     assert checkpoint_kind(path) == "csp/example"
-    gen = Generator.from_checkpoint(path, tasks=["csp"], processes=["templates"])
-    assert loaded == [path] and isinstance(gen, Templates)
+    gen = Generator.from_checkpoint(path, tasks=["csp"], processes=["example"])
+    assert loaded == [path] and isinstance(gen, Example)
     (crystal,) = gen.generate_csp(["NaCl"])
     assert crystal.formula == "NaCl"
     with pytest.raises(ValueError, match="takes no condition band_gap"):
@@ -46,8 +46,8 @@ def test_a_registered_kind_loads_through_the_facade(templates):
         gen.generate_dng(2)
 
 
-def test_wrong_tasks_processes_and_kinds_are_refused_before_loading(templates, tmp_path):
-    path, loaded = templates
+def test_wrong_tasks_processes_and_kinds_are_refused_before_loading(example, tmp_path):
+    path, loaded = example
     with pytest.raises(CheckpointMismatch, match=r"csp/example checkpoint \(csp: predicts"):
         load_generator(path, tasks=["dng", "lattice"])
     with pytest.raises(CheckpointMismatch, match=r"\(process templates\); this needs process flow"):
