@@ -112,8 +112,9 @@ def train_ranker(
 
 def mendeleev_scores(query: LabelledQuery) -> np.ndarray:
     """The no-learning lookup's order: least Mendeleev cost first, then library order."""
-    rank = query.features[:, FEATURES.index("mendeleev_rank")]
-    return -rank if len(rank) else rank
+    if not query.candidates:
+        return np.zeros(0)
+    return -query.features[:, FEATURES.index("mendeleev_rank")]
 
 
 def ranker_scores(ranker: TemplateRanker, query: LabelledQuery) -> np.ndarray:

@@ -50,7 +50,7 @@ def test_wrong_tasks_processes_and_kinds_are_refused_before_loading(example, tmp
     path, loaded = example
     with pytest.raises(CheckpointMismatch, match=r"csp/example checkpoint \(csp: predicts"):
         load_generator(path, tasks=["dng", "lattice"])
-    with pytest.raises(CheckpointMismatch, match=r"\(process templates\); this needs process flow"):
+    with pytest.raises(CheckpointMismatch, match=r"\(process example\); this needs process flow"):
         load_generator(path, processes=["flow"])
     assert loaded == []
     (tmp_path / "manifest.json").write_text(json.dumps({"kind": "csp/unknown"}))
