@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from autoperi_model._batch import CrystalBatch
 from autoperi_model._config import BackboneConfig
-from autoperi_model._graph import build_graph, shortest_lattice_vectors
+from autoperi_model._graph import build_graph, shortest_lattice_vectors, smooth_graph
 
 TYPE_LOGITS = "type_logits"
 OUTPUTS = (keys.FRAC_COORDS, keys.LATTICE, TYPE_LOGITS)
@@ -45,24 +45,50 @@ def time_features(t: Tensor, dim: int) -> Tensor:
 
 
 class _Interaction(nn.Module):
-    """One message-passing layer; node features are projected before gathering onto edges."""
+    """One message-passing layer; node features are projected before gathering onto edges.
 
-    def __init__(self, hidden: int, num_rbf: int) -> None:
+    Messages are scaled by the edge weights (1 for a hard neighbour cap). With `angular` > 0,
+    the node update also sees 3-body invariants of learned moments of the edge directions u_e:
+    p_c = sum_e g_c(m_e) u_e and T_c = sum_e g_c(m_e) (u_e u_e^T - I/3) per channel c, through
+    |p_c|^2, |T_c|_F^2 and p_c^T T_c p_c (rotation, reflection and cell-choice invariant).
+    """
+
+    def __init__(self, hidden: int, num_rbf: int, angular: int = 0) -> None:
         super().__init__()
         self.src = nn.Linear(hidden, hidden)
         self.dst = nn.Linear(hidden, hidden, bias=False)
         self.rbf = nn.Linear(num_rbf, hidden, bias=False)
         self.edge = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU())
-        self.node = _mlp(3 * hidden, hidden, hidden)
+        self.angular = nn.Linear(hidden, angular) if angular else None
+        self.node = _mlp(3 * hidden + 3 * angular, hidden, hidden)
         self.norm = nn.LayerNorm(hidden)
 
-    def forward(self, h: Tensor, rbf: Tensor, index: Tensor, batch: CrystalBatch, k: int) -> Tensor:
-        src, dst = index[0], index[1]
+    def forward(
+        self, h: Tensor, rbf: Tensor, graph, weight: Tensor, batch: CrystalBatch, k: int
+    ) -> Tensor:
+        src, dst = graph.edge_index[0], graph.edge_index[1]
         msg = self.src(h).index_select(0, src) + self.dst(h).index_select(0, dst) + self.rbf(rbf)
-        msg = self.edge(msg)  # (E, H)
+        msg = self.edge(msg) * weight.unsqueeze(-1)  # (E, H)
         agg = torch.zeros_like(h).index_add_(0, src, msg) / k
         pooled = _crystal_mean(h, batch).index_select(0, batch.batch)
-        return self.norm(h + self.node(torch.cat([h, agg, pooled], dim=-1)))
+        parts = [h, agg, pooled]
+        if self.angular is not None:
+            parts.append(self._angular(self.angular(msg) / k, graph, len(h)))
+        return self.norm(h + self.node(torch.cat(parts, dim=-1)))
+
+    @staticmethod
+    def _angular(g: Tensor, graph, num_nodes: int) -> Tensor:
+        """(N, 3C) invariants of the first and traceless second moments of edge directions."""
+        unit = graph.edge_vectors / graph.edge_lengths.clamp_min(1e-6).unsqueeze(-1)  # (E, 3)
+        src = graph.edge_index[0]
+        outer = unit.unsqueeze(-1) * unit.unsqueeze(-2) - torch.eye(3, dtype=unit.dtype) / 3
+        c = g.shape[1]
+        p = g.new_zeros(num_nodes, c, 3).index_add_(0, src, g.unsqueeze(-1) * unit.unsqueeze(1))
+        t = g.new_zeros(num_nodes, c, 3, 3).index_add_(
+            0, src, g.unsqueeze(-1).unsqueeze(-1) * outer.unsqueeze(1)
+        )
+        cubic = torch.einsum("nci,ncij,ncj->nc", p, t, p)
+        return torch.cat([p.square().sum(-1), t.square().sum((-2, -1)), cubic], dim=-1)
 
 
 def _crystal_mean(values: Tensor, batch: CrystalBatch) -> Tensor:
@@ -84,7 +110,9 @@ class Backbone(nn.Module):
         self.embed = nn.Embedding(config.max_z + 1, hid)
         self.time = _mlp(config.time_dim, hid, hid)
         self.time_in = nn.ModuleList(nn.Linear(hid, hid) for _ in range(config.layers))
-        self.layers = nn.ModuleList(_Interaction(hid, config.num_rbf) for _ in range(config.layers))
+        self.layers = nn.ModuleList(
+            _Interaction(hid, config.num_rbf, config.angular_channels) for _ in range(config.layers)
+        )
         self.head_src = nn.Linear(hid, hid)
         self.head_dst = nn.Linear(hid, hid, bias=False)
         self.head_rbf = nn.Linear(config.num_rbf, hid, bias=False)
@@ -95,7 +123,11 @@ class Backbone(nn.Module):
     def forward(self, batch: CrystalBatch, t: Tensor) -> dict[str, Tensor]:
         """Fields {frac_coords: (N, 3), lattice: (B, 3, 3), type_logits: (N, max_z + 1)}."""
         cfg = self.config
-        graph = build_graph(batch, cfg.cutoff, cfg.max_neighbors)
+        if cfg.smooth_neighbors:
+            graph, weight = smooth_graph(batch, cfg.cutoff, cfg.max_neighbors)
+        else:
+            graph = build_graph(batch, cfg.cutoff, cfg.max_neighbors)
+            weight = graph.edge_lengths.new_ones(graph.edge_lengths.shape)
         index = graph.edge_index
         rbf = bessel_rbf(graph.edge_lengths, cfg.num_rbf, cfg.cutoff)  # (E, R)
         cond = self.time(time_features(t, cfg.time_dim))  # (B, H)
@@ -104,13 +136,13 @@ class Backbone(nn.Module):
         cond = cond.index_select(0, batch.batch)  # (N, H)
         h = self.embed(batch.atomic_numbers)
         for time_in, layer in zip(self.time_in, self.layers, strict=True):
-            h = layer(h + time_in(cond), rbf, index, batch, cfg.max_neighbors)
+            h = layer(h + time_in(cond), rbf, graph, weight, batch, cfg.max_neighbors)
         src, dst = index[0], index[1]
         edge = self.head_src(h).index_select(0, src) + self.head_dst(h).index_select(0, dst)
-        weights = self.head_edge(edge + self.head_rbf(rbf))  # (E, 2)
+        heads = self.head_edge(edge + self.head_rbf(rbf)) * weight.unsqueeze(-1)  # (E, 2)
         return {
-            keys.FRAC_COORDS: self._coord_field(weights[:, 0], graph, batch),
-            keys.LATTICE: self._lattice_field(weights[:, 1], graph, batch, h),
+            keys.FRAC_COORDS: self._coord_field(heads[:, 0], graph, batch),
+            keys.LATTICE: self._lattice_field(heads[:, 1], weight, graph, batch, h),
             TYPE_LOGITS: self.head_type(h),
         }
 
@@ -121,13 +153,16 @@ class Backbone(nn.Module):
         field = torch.zeros_like(frac).index_add_(0, src, w.unsqueeze(-1) * delta)
         return field / self.config.max_neighbors  # (N, 3)
 
-    def _lattice_field(self, psi: Tensor, graph, batch: CrystalBatch, h: Tensor) -> Tensor:
+    def _lattice_field(
+        self, psi: Tensor, weight: Tensor, graph, batch: CrystalBatch, h: Tensor
+    ) -> Tensor:
+        """Weighted mean over edges of psi_e u_e u_e^T (psi already carries the edge weight)."""
         unit = graph.edge_vectors / graph.edge_lengths.clamp_min(1e-6).unsqueeze(-1)  # (E, 3)
         outer = psi.view(-1, 1, 1) * unit.unsqueeze(-1) * unit.unsqueeze(-2)  # (E, 3, 3)
         crystal = batch.batch.index_select(0, graph.edge_index[0])
         total = outer.new_zeros(batch.num_crystals, 3, 3).index_add_(0, crystal, outer)
-        count = torch.bincount(crystal, minlength=batch.num_crystals).clamp_min(1)
-        field = total / count.to(total.dtype).view(-1, 1, 1)  # (B, 3, 3)
+        count = weight.new_zeros(batch.num_crystals).index_add_(0, crystal, weight)
+        field = total / count.clamp_min(1e-6).view(-1, 1, 1)  # (B, 3, 3)
         if self.lattice is not None:
             field = field + self.lattice.field(_crystal_mean(h, batch), batch)
         return field

@@ -26,6 +26,18 @@ class BackboneConfig(_Strict):
     lattice_vectors: int = Field(
         0, ge=0, description="Shortest lattice vectors fed as crystal features (0: none)."
     )
+    smooth_neighbors: bool = Field(
+        False,
+        description="Weight edges by a smooth envelope that vanishes between the K-th "
+        "neighbour's distance and 1.25 times it (K = max_neighbors), so fields are continuous "
+        "in the positions; False: a hard cap of whole shells.",
+    )
+    angular_channels: int = Field(
+        0,
+        ge=0,
+        description="Channels of angular (3-body) invariants per layer, from learned first and "
+        "second moments of each atom's edge directions (0: none).",
+    )
 
 
 class FlowConfig(_Strict):

@@ -53,6 +53,47 @@ def build_graph(batch: CrystalBatch, cutoff: float, max_neighbors: int) -> Perio
     return PeriodicGraph(edge_index, offsets, vectors, lengths)
 
 
+SOFT_REACH = 1.25  # smooth neighbour weights reach this many times the K-th neighbour distance
+
+
+def smoothstep(x: Tensor) -> Tensor:
+    """x^3 (10 - 15 x + 6 x^2) on [0, 1] (clamped): 0 -> 0, 1 -> 1, flat (C2) at both ends."""
+    x = x.clamp(0.0, 1.0)
+    return x**3 * (10 - 15 * x + 6 * x**2)
+
+
+def smooth_graph(batch: CrystalBatch, cutoff: float, k: int) -> tuple[PeriodicGraph, Tensor]:
+    """Edges shorter than each source atom's reach, with weights (E,) in [0, 1].
+
+    With d_K the K-th shortest edge of the source (k = K), reach = min(SOFT_REACH d_K, cutoff);
+    the weight is 1 up to reach / SOFT_REACH and falls smoothly to 0 at the reach. d_K is a
+    continuous function of the geometry, so weighted sums over the graph are continuous in the
+    positions and the lattice (no edge appears or vanishes with a nonzero weight).
+    """
+    with torch.no_grad():
+        full = radius_graph(batch.lattice, batch.frac_coords, cutoff, num_atoms=batch.num_atoms)
+        src, lengths = full.edge_index[0], full.edge_lengths
+        n = batch.frac_coords.shape[0]
+        order = torch.argsort(lengths, stable=True)
+        order = order.index_select(0, torch.argsort(src.index_select(0, order), stable=True))
+        counts = torch.bincount(src, minlength=n)
+        first = torch.cumsum(counts, 0) - counts
+        kth = first + counts.clamp_max(k) - 1
+        d_k = torch.full((n,), cutoff, dtype=lengths.dtype)
+        has = counts >= k
+        d_k[has] = lengths.index_select(0, order.index_select(0, kth[has]))
+        reach = (SOFT_REACH * d_k).clamp_max(cutoff)
+        keep = torch.nonzero(lengths < reach.index_select(0, src)).squeeze(-1)
+    edge_index = full.edge_index.index_select(1, keep)
+    offsets = full.cell_offsets.index_select(0, keep)
+    vectors, lengths = edge_vectors(
+        batch.lattice, batch.frac_coords, edge_index, offsets, batch.batch
+    )
+    edge_reach = reach.index_select(0, edge_index[0])
+    weight = smoothstep((edge_reach - lengths) / (edge_reach * (1 - 1 / SOFT_REACH)))
+    return PeriodicGraph(edge_index, offsets, vectors, lengths), weight
+
+
 LATTICE_REACH = 1.8  # lattice vectors are searched up to this many times V^(1/3)
 
 

@@ -11,7 +11,7 @@ from periodic import keys
 from autoperi_model._backbone import TYPE_LOGITS, Backbone
 from autoperi_model._config import BackboneConfig, Config
 from autoperi_model._flow import build_model
-from autoperi_model.testing import EquivarianceSuite, FieldKind
+from autoperi_model.testing import EquivarianceSuite, FieldKind, random_batch
 
 SMALL = BackboneConfig(
     hidden=32, layers=2, num_rbf=8, time_dim=8, cutoff=5.0, max_neighbors=12, lattice_vectors=14
@@ -59,3 +59,43 @@ class TestFlowVelocitySymmetry(EquivarianceSuite):
             keys.FRAC_COORDS: FieldKind.ATOM_FRAC_VECTOR,
             keys.LATTICE: FieldKind.CRYSTAL_CART_SYMMETRIC,
         }
+
+
+class TestSmoothNeighbourSymmetry(_BackboneSuite):
+    config = SMALL.model_copy(update={"smooth_neighbors": True})
+
+
+class TestAngularSymmetry(_BackboneSuite):
+    config = SMALL.model_copy(update={"smooth_neighbors": True, "angular_channels": 4})
+
+
+def _field_along_a_path(config: BackboneConfig, steps: int = 400) -> torch.Tensor:
+    """Coordinate field (steps, N, 3) while one atom of a random crystal moves in a line."""
+    torch.manual_seed(0)
+    net = Backbone(config).double()
+    for param in net.parameters():
+        param.data.add_(0.05 * torch.randn_like(param))
+    batch = random_batch((6,), seed=3, dtype=torch.float64)
+    out = []
+    for s in torch.linspace(0.0, 0.3, steps, dtype=torch.float64):
+        frac = batch.frac_coords.clone()
+        frac[0] = frac[0] + s * torch.tensor([1.0, 0.4, 0.2], dtype=torch.float64)
+        fields = net(
+            batch.replace(frac_coords=frac % 1.0), torch.full((1,), 0.3, dtype=torch.float64)
+        )
+        out.append(fields[keys.FRAC_COORDS].detach())
+    return torch.stack(out)
+
+
+def test_smooth_neighbours_make_the_field_continuous_where_the_cap_jumps():
+    """Along a path on which neighbours enter and leave each atom's K nearest, the hard cap's
+    field jumps (some step changes it 30x more than a typical step) and the smooth one's
+    does not."""
+    capped = SMALL.model_copy(update={"max_neighbors": 4, "lattice_vectors": 0})
+    jumps = {}
+    for smooth in (False, True):
+        field = _field_along_a_path(capped.model_copy(update={"smooth_neighbors": smooth}))
+        step = (field[1:] - field[:-1]).abs().amax(dim=(1, 2))
+        jumps[smooth] = float(step.max() / step.median())
+    assert jumps[False] > 30
+    assert jumps[True] < 10
