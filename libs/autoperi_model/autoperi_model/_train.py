@@ -63,6 +63,23 @@ class TrainingData:
         return TrainingData(table_from_shards(train), table_from_shards(val), version)
 
 
+def widened(
+    weights: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """`weights` with each 2-d weight that has fewer input columns than the target's padded
+    with zero columns on the right (new inputs appended to a layer, e.g. angular invariants),
+    so the warm-started model computes exactly what the checkpoint did. Other shapes pass as
+    they are (a mismatch then fails loudly in `load_state_dict`)."""
+    out = dict(weights)
+    for key, value in weights.items():
+        new = target.get(key)
+        if new is not None and value.dim() == 2 and new.dim() == 2:
+            rows, cols = value.shape
+            if rows == new.shape[0] and cols < new.shape[1]:
+                out[key] = torch.cat([value, value.new_zeros(rows, new.shape[1] - cols)], dim=1)
+    return out
+
+
 def batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
     """Crystal indices of `step`: epochs are seeded permutations, the last partial batch dropped."""
     per_epoch = max(n // batch_size, 1)
@@ -98,6 +115,7 @@ class _Run:
 
     def _warm_start(self, checkpoint: Path) -> None:
         weights, _ = load_weights(checkpoint)
+        weights = widened(weights, self.model.state_dict())
         result = self.model.load_state_dict(weights, strict=False)
         if result.unexpected_keys:
             raise ValueError(f"{checkpoint} has weights this model lacks: {result.unexpected_keys}")

@@ -11,6 +11,7 @@ from periodic import keys
 from autoperi_model._backbone import TYPE_LOGITS, Backbone
 from autoperi_model._config import BackboneConfig, Config
 from autoperi_model._flow import build_model
+from autoperi_model._train import widened
 from autoperi_model.testing import EquivarianceSuite, FieldKind, random_batch
 
 SMALL = BackboneConfig(
@@ -99,3 +100,20 @@ def test_smooth_neighbours_make_the_field_continuous_where_the_cap_jumps():
         jumps[smooth] = float(step.max() / step.median())
     assert jumps[False] > 30
     assert jumps[True] < 10
+
+
+def test_adding_angular_channels_to_a_trained_backbone_keeps_its_function():
+    """A warm start pads the node updates' new input columns with zeros (`widened`), so the
+    wider model computes exactly what the checkpoint did until training moves it."""
+    base = SMALL.model_copy(update={"smooth_neighbors": True})
+    torch.manual_seed(0)
+    old = Backbone(base).double()
+    for param in old.parameters():
+        param.data.add_(0.05 * torch.randn_like(param))
+    new = Backbone(base.model_copy(update={"angular_channels": 4})).double()
+    result = new.load_state_dict(widened(old.state_dict(), new.state_dict()), strict=False)
+    assert all(k.startswith("layers.") and ".angular." in k for k in result.missing_keys)
+    batch = random_batch((2, 5), seed=7)
+    t = torch.full((2,), 0.4, dtype=torch.float64)
+    for key, value in old(batch, t).items():
+        torch.testing.assert_close(new(batch, t)[key], value, atol=1e-12, rtol=0)
