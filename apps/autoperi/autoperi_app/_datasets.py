@@ -17,8 +17,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from autoperi_data import parse_split, split_path
-from autoperi_model import Config, TrainingData
+from autoperi_data import parse_split, read_split, split_path
+from autoperi_model import Config, CrystalTable, TrainingData, table_from_shards
 
 DEFAULT_STORE = Path("build/datasets")
 EPOCH = 0.0  # the timestamp of every commit of the store: commit ids depend on content alone
@@ -114,9 +114,24 @@ class DatasetStore:
 
     def training_data(self, config: Config) -> TrainingData:
         """The train and val tables of `config.data`, from the shards of their split commits;
-        the version names both commits."""
+        the version names both commits. With `held_out_rows` n, the val split's first n rows
+        (file order, by material id) are the validation table and its other rows join the
+        training table. Symmetric flows get the idealised crystals with their operations."""
         data = config.data
         train = self.split_commit(f"{data.dataset}:{data.train_split}")
         val = self.split_commit(f"{data.dataset}:{data.val_split}")
         version = f"{train} {val}"
-        return TrainingData.from_shards(self.shards(train), self.shards(val), version)
+        if data.held_out_rows:
+            out = self._held_out(data, train, val)
+        else:
+            out = TrainingData.from_shards(self.shards(train), self.shards(val), version)
+        return out.symmetric() if config.flow.symmetric else out
+
+    def _held_out(self, data, train: SplitCommit, val: SplitCommit) -> TrainingData:
+        spec = f"{data.dataset}:{data.val_split}[:{data.held_out_rows}]"
+        held = {r.crystal.id for r in read_split(parse_split(spec))}
+        shards = self.shards(val)
+        rest = table_from_shards(shards, keep=lambda ident: ident not in held)
+        pool = CrystalTable.concat([table_from_shards(self.shards(train)), rest])
+        version = f"{train} + {val} without rows [:{data.held_out_rows}]; held out: {spec}"
+        return TrainingData(pool, table_from_shards(shards, keep=held.__contains__), version)

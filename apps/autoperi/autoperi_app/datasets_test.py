@@ -73,3 +73,38 @@ def _config():
     small = BackboneConfig(hidden=16, layers=1, num_rbf=4, time_dim=4, cutoff=5.0, max_neighbors=8)
     train = {"max_steps": 2, "batch_size": 8, "progress": False, "checkpoint_every_steps": 2}
     return Config(backbone=small).updated(train=train)
+
+
+def test_held_out_rows_leave_the_val_split_and_the_rest_joins_training(
+    small_perov5, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("AUTOPERI_DATA_DIR", str(small_perov5))
+    config = _config().updated(data={"held_out_rows": 10})
+    tables = DatasetStore(tmp_path / "store").training_data(config)
+    hashes = {
+        split: [r.crystal.canonical().content_hash()
+                for r in read_records(small_perov5 / "perov_5" / f"{split}.csv")]
+        for split in ROWS
+    }  # fmt: skip
+
+    def found(table):
+        arrays = table.gather(torch.arange(len(table))).arrays()
+        return sorted(Crystal(a.lattice, a.frac_coords, a.atomic_numbers).content_hash()
+                      for a in arrays)  # fmt: skip
+
+    assert found(tables.val) == sorted(hashes["val"][:10])
+    assert found(tables.train) == sorted(hashes["train"] + hashes["val"][10:])
+    assert "held out: perov_5:val[:10]" in tables.version
+
+
+def test_symmetric_flows_train_on_idealised_crystals_with_their_operations(
+    small_perov5, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("AUTOPERI_DATA_DIR", str(small_perov5))
+    monkeypatch.setenv("AUTOPERI_CACHE_DIR", str(tmp_path / "cache"))
+    config = _config().updated(flow={"symmetric": True}, data={"held_out_rows": 10})
+    tables = DatasetStore(tmp_path / "store").training_data(config)
+    assert len(tables.train) == ROWS["train"] + ROWS["val"] - 10 and len(tables.val) == 10
+    batch = tables.train.gather(torch.arange(4))
+    assert batch.symmetry is not None and batch.symmetry.representative.shape == (20,)
+    assert list((tmp_path / "cache" / "symmetry").glob("*.pt"))  # analyses are cached

@@ -47,6 +47,7 @@ from autoperi_model._sampling import (
     parse_composition,
     sample_seed,
 )
+from autoperi_model._shard_data import table_from_shards
 from autoperi_model._symmetric import SymmetricLatticeFlow, SymmetricTorusFlow
 from autoperi_model._symmetry_data import SymmetricCrystals, analyze, analyze_many
 from autoperi_model._template_generator import TemplateGenerator, save_templates
@@ -109,5 +110,6 @@ __all__ = [
     "sample_seed",
     "save_checkpoint",
     "save_templates",
+    "table_from_shards",
     "train",
 ]

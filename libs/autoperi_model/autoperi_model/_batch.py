@@ -99,6 +99,20 @@ class CrystalTable:
         return CrystalTable.from_batch(batch)
 
     @staticmethod
+    def concat(tables: Sequence[CrystalTable]) -> CrystalTable:
+        """The crystals of `tables`, in order, as one table."""
+        num_atoms = torch.cat([t.num_atoms for t in tables])
+        return CrystalTable.from_batch(
+            CrystalBatch(
+                lattice=torch.cat([t.lattice for t in tables]),
+                frac_coords=torch.cat([t.frac_coords for t in tables]),
+                atomic_numbers=torch.cat([t.atomic_numbers for t in tables]),
+                batch=torch.repeat_interleave(torch.arange(len(num_atoms)), num_atoms),
+                num_atoms=num_atoms,
+            )
+        )
+
+    @staticmethod
     def from_batch(batch: CrystalBatch) -> CrystalTable:
         offsets = torch.cumsum(batch.num_atoms, 0) - batch.num_atoms
         return CrystalTable(

@@ -87,6 +87,12 @@ class DataConfig(_Strict):
     dataset: str = "perov_5"
     train_split: str = "train"
     val_split: str = "val"
+    held_out_rows: int = Field(
+        0,
+        ge=0,
+        description="The first rows of the val split (file order) held out for model "
+        "selection; the rest of the split joins the training data (0: validate on all of it).",
+    )
 
 
 class TrainConfig(_Strict):

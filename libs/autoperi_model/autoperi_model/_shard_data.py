@@ -7,7 +7,7 @@ A shard holds, under the `periodic.keys` names, `lattice` (B, 3, 3), `frac_coord
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -18,12 +18,20 @@ from autoperi_model._batch import CrystalBatch, CrystalTable
 _FIELDS = (keys.LATTICE, keys.FRAC_COORDS, keys.ATOMIC_NUMBERS, keys.NUM_ATOMS)
 
 
-def table_from_shards(shards: Sequence[Mapping[str, Any]]) -> CrystalTable:
-    """The crystals of `shards`, in order, as one float64 table (empty for no shards).
+def table_from_shards(
+    shards: Sequence[Mapping[str, Any]], keep: Callable[[str], bool] | None = None
+) -> CrystalTable:
+    """The crystals of `shards`, in order, as one float64 table (empty for no shards); with
+    `keep`, only those whose id (`keys.CRYSTAL_ID`) it accepts.
 
     Raises ValueError naming the shard and field when a shard lacks a field or its sizes
-    disagree (sum of num_atoms != atoms).
+    disagree (sum of num_atoms != atoms), or when `keep` is given and a shard has no ids.
     """
+    if keep is not None:
+        ids = [_ids(i, shard) for i, shard in enumerate(shards)]
+        table = table_from_shards(shards)
+        chosen = [i for i, ident in enumerate(x for part in ids for x in part) if keep(ident)]
+        return CrystalTable.from_batch(table.gather(torch.tensor(chosen, dtype=torch.long)))
     parts = [_checked(i, shard) for i, shard in enumerate(shards)]
     if not parts:
         return CrystalTable.from_batch(_empty())
@@ -36,6 +44,13 @@ def table_from_shards(shards: Sequence[Mapping[str, Any]]) -> CrystalTable:
         num_atoms=n,
     )
     return CrystalTable.from_batch(batch)
+
+
+def _ids(index: int, shard: Mapping[str, Any]) -> list[str]:
+    ids = shard.get(keys.CRYSTAL_ID)
+    if not isinstance(ids, list) or len(ids) != len(shard[keys.NUM_ATOMS]):
+        raise ValueError(f"shard {index} has no crystal id per crystal ({keys.CRYSTAL_ID})")
+    return ids
 
 
 def _checked(index: int, shard: Mapping[str, Any]) -> tuple[torch.Tensor, ...]:

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
+import logging
+import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,8 +23,11 @@ from periodic import SymmetryTable
 from torch import Tensor
 from xtal import SiteSymmetry, SymmetryError, idealize, site_symmetry
 
-from autoperi_model._batch import CrystalBatch
+from autoperi_model._batch import CrystalBatch, CrystalTable
 
+log = logging.getLogger(__name__)
+
+SYMMETRY_FORMAT = "v1"  # bump when SymmetricCrystals' fields change
 ANALYSIS_SYMPREC = 0.01  # Angstrom: the tolerance at which a crystal's space group is read
 EXACT_SYMPREC = 1e-4  # operations of an idealised cell are exact to far better than this
 
@@ -201,3 +208,23 @@ def analyze_many(
         return [_analyze_or_none(item) for item in items]
     with ProcessPoolExecutor(workers) as pool:
         return list(pool.map(_analyze_or_none, items, chunksize=64))
+
+
+def symmetric_table(table: CrystalTable, version: str, workers: int) -> SymmetricCrystals:
+    """`table` idealised with its operations (crystals spglib cannot analyse dropped), cached
+    under AUTOPERI_CACHE_DIR (default ~/.cache/autoperi) by `version`, the table's size and the
+    analysis tolerance."""
+    tag = f"{version}|{len(table)}|{ANALYSIS_SYMPREC}|{SYMMETRY_FORMAT}"
+    root = Path(os.environ.get("AUTOPERI_CACHE_DIR", Path.home() / ".cache" / "autoperi"))
+    path = root / "symmetry" / f"{hashlib.sha256(tag.encode()).hexdigest()[:24]}.pt"
+    if path.is_file():
+        return SymmetricCrystals(**torch.load(path, weights_only=True))
+    batch = table.gather(torch.arange(len(table)))
+    items = [(a.lattice, a.frac_coords, a.atomic_numbers) for a in batch.arrays()]
+    analyses = [a for a in analyze_many(items, workers=workers) if a is not None]
+    log.info("symmetry of %s: %d of %d crystals analysed", version, len(analyses), len(items))
+    crystals = SymmetricCrystals.from_analyses(analyses)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(crystals.state(), path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").rename(path)
+    return crystals

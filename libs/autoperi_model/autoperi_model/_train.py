@@ -30,6 +30,7 @@ from autoperi_model._config import Config
 from autoperi_model._flow import build_model
 from autoperi_model._model import GenerativeModel
 from autoperi_model._shard_data import table_from_shards
+from autoperi_model._symmetry_data import SymmetricCrystals, symmetric_table
 
 log = logging.getLogger(__name__)
 Callback = Callable[[int, dict[str, float]], None]
@@ -51,9 +52,20 @@ class TrainingData:
     """Training and validation tables and the data version: the dataset commit(s) whose
     featurised shards the tables were read from (`from_shards`), or a tag for synthetic data."""
 
-    train: CrystalTable
-    val: CrystalTable
+    train: CrystalTable | SymmetricCrystals
+    val: CrystalTable | SymmetricCrystals
     version: str
+
+    def symmetric(self, workers: int = 2) -> TrainingData:
+        """The same data as idealised crystals with their space-group operations
+        (`SymmetricCrystals`), what symmetric flows train on; crystals spglib cannot analyse are
+        dropped. Analyses are cached under AUTOPERI_CACHE_DIR (default ~/.cache/autoperi) by
+        the data version, the table sizes and the tolerance."""
+        return TrainingData(
+            symmetric_table(self.train, f"{self.version}/train", workers),
+            symmetric_table(self.val, f"{self.version}/val", workers),
+            self.version,
+        )
 
     @staticmethod
     def from_shards(
