@@ -4,7 +4,7 @@ import logging
 
 import typer
 
-from autoperi_app import bench, data, demo, serve, stack, train
+from autoperi_app import bench, data, demo, serve, stack, templates, train
 from autoperi_app._errors import run_guarded
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(bench.app, name="bench")
 app.add_typer(serve.app, name="serve")
+app.add_typer(templates.app, name="templates")
 app.command("demo")(demo.demo)
 app.command("stack")(stack.stack)
 app.command("train")(train.train)

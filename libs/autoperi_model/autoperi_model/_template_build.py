@@ -12,10 +12,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import yaml
 from autoperi_data import CrystalArrays
+from pydantic import BaseModel, ConfigDict, Field
 
+from autoperi_model._config import DataConfig
 from autoperi_model._ranking import TemplateRanker, fit_ranker
 from autoperi_model._symmetry_data import SymmetricCrystals
 from autoperi_model._templates import (
@@ -120,3 +125,62 @@ def mendeleev_scores(query: LabelledQuery) -> np.ndarray:
 def ranker_scores(ranker: TemplateRanker, query: LabelledQuery) -> np.ndarray:
     """The ranker's logits of a query's candidates."""
     return ranker.score(query.features) if len(query.candidates) else np.zeros(0)
+
+
+class TemplatesConfig(BaseModel):
+    """How a template checkpoint is built (`autoperi templates build`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: DataConfig = DataConfig()
+    ranker: Literal["learned", "mendeleev"] = "learned"
+    queries: int = Field(8000, ge=1, description="Library crystals queried leave-one-out.")
+    hidden: int = Field(32, gt=0)
+    epochs: int = Field(40, gt=0)
+    seed: int = 0
+    flow: str | None = Field(None, description="A symmetric flow checkpoint to attach (flow/).")
+    start_time: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Where on the path to a template the flow starts."
+    )
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TemplatesConfig:
+        """Read a YAML file; unknown keys are errors."""
+        return cls.model_validate(yaml.safe_load(Path(path).read_text()) or {})
+
+
+@dataclass(frozen=True)
+class BuiltTemplates:
+    """A built template model and what was measured while building it."""
+
+    library: TemplateLibrary
+    ranker: TemplateRanker | None
+    metrics: dict[str, dict[str, float]]
+
+
+def build_templates(
+    config: TemplatesConfig,
+    pool: SymmetricCrystals,
+    held_out: Sequence[CrystalArrays],
+    matcher: Matcher,
+) -> BuiltTemplates:
+    """The library of `pool`, a ranker trained on `config.queries` library crystals queried
+    leave one out (none for the Mendeleev lookup), and the top-1 match rate of both orders on
+    the held-out crystals (queried against the whole library)."""
+    library = library_from(pool)
+    held = label_queries(library, held_out, matcher)
+    metrics = {"held_out_mendeleev": top1(held, [mendeleev_scores(q) for q in held])}
+    ranker = None
+    if config.ranker == "learned":
+        chosen = np.random.default_rng(config.seed).permutation(len(pool))[: config.queries]
+        queries = [
+            CrystalArrays(pool.lattice[i].numpy(), pool.numbers_of(i),
+                          pool.frac_coords[pool.atoms_of(i)].numpy())
+            for i in chosen.tolist()
+        ]  # fmt: skip
+        log.info("labelling %d leave-one-out queries", len(queries))
+        labelled = label_queries(library, queries, matcher, exclude=chosen.tolist())
+        metrics["leave_one_out_mendeleev"] = top1(labelled, [mendeleev_scores(q) for q in labelled])
+        ranker = train_ranker(labelled, config.hidden, config.epochs, config.seed)
+        metrics["held_out_learned"] = top1(held, [ranker_scores(ranker, q) for q in held])
+    return BuiltTemplates(library, ranker, metrics)
