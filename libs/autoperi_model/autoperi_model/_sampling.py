@@ -23,8 +23,11 @@ class SampleSpec:
         novo crystal, whose atom count is drawn from the training histogram within
         [min_atoms, max_atoms] (max_atoms 0: no upper bound) and whose types are restricted to
         `elements` (atomic numbers; empty: any the model knows);
-    conditions: property -> target value, for checkpoints that take conditions (none of the
-        shipped ones does: a condition they cannot honour is an error, never ignored).
+    conditions: property -> target value, for checkpoints that take conditions (a condition a
+        checkpoint cannot honour is an error, never ignored);
+    index: the sample's position among the request's samples of the same cell (0, 1, ...);
+        template models serve the index-th best template, so k samples are k templates; None
+        counts equal cells within one `sample` call instead.
     """
 
     seed: int
@@ -33,6 +36,7 @@ class SampleSpec:
     min_atoms: int = 1
     max_atoms: int = 0
     conditions: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    index: int | None = None
 
     @property
     def de_novo(self) -> bool:

@@ -34,6 +34,7 @@ from autoperi_model._symmetry_data import SymmetricCrystals
 from autoperi_model._templates import FEATURES, MAX_Z, Candidate, TemplateLibrary
 
 KIND = "csp/templates"
+SPACE_GROUP = "space_group_number"  # the condition: only templates of this space group
 LIBRARY_FILE = "templates.npz"
 RANKERS = ("mendeleev", "learned")
 
@@ -98,6 +99,7 @@ class TemplateGenerator(Generator):
 
     kind = KIND
     tasks = frozenset({"csp"})
+    conditions = (SPACE_GROUP,)
 
     def __init__(self, library, ranker, manifest, flow=None, checkpoint_id: str = "") -> None:
         super().__init__(checkpoint_id or manifest["library_sha256"][:12])
@@ -147,15 +149,21 @@ class TemplateGenerator(Generator):
         chosen = []
         for i, spec in enumerate(specs):
             cell = np.sort(np.asarray(spec.atomic_numbers, dtype=np.int64))
-            key = tuple(cell.tolist())
+            group = int(spec.conditions.get(SPACE_GROUP, 0))
+            key = (*cell.tolist(), -group)
             if key not in ranked:
-                ranked[key] = self.ranked(cell)
+                ranked[key] = [
+                    c for c in self.ranked(cell)
+                    if not group or int(self.library.crystals.space_group[c.index]) == group
+                ]  # fmt: skip
             if not ranked[key]:
+                wanted = f" in space group {group}" if group else ""
                 raise ValueError(
-                    f"sample {i}: no template in checkpoint {self.checkpoint_id} has the cell "
-                    f"stoichiometry of {_formula(cell)} ({len(cell)} atoms)"
+                    f"sample {i}: no template{wanted} in checkpoint {self.checkpoint_id} has "
+                    f"the cell stoichiometry of {_formula(cell)} ({len(cell)} atoms)"
                 )
-            chosen.append(ranked[key][seen[key] % len(ranked[key])])
+            position = seen[key] if spec.index is None else spec.index
+            chosen.append(ranked[key][position % len(ranked[key])])
             seen[key] += 1
         return chosen
 

@@ -11,7 +11,7 @@ import spglib
 import torch
 from autoperi_data import read_records
 
-from autoperi_model import Config, Generator, build_model, save_checkpoint
+from autoperi_model import Config, Generator, SampleSpec, build_model, save_checkpoint
 from autoperi_model._ranking import fit_ranker, listwise_loss
 from autoperi_model._symmetry_data import SymmetricCrystals, analyze_many
 from autoperi_model._template_build import library_from, substituted
@@ -158,3 +158,18 @@ def test_a_symmetric_flow_keeps_each_template_s_space_group(library, tmp_path):
                 (crystal.lattice, crystal.frac_coords, crystal.atomic_numbers), symprec=1e-3
             )
             assert found.number == int(library.crystals.space_group[template])
+
+
+def test_space_group_condition_and_sample_index_choose_the_template(library, tmp_path):
+    save_templates(tmp_path, library, None, {})
+    gen = Generator.from_checkpoint(tmp_path)
+    numbers = library.crystals.numbers_of(3)
+    groups = {int(library.crystals.space_group[c.index]) for c in gen.ranked(numbers)}
+    wanted = sorted(groups)[-1]
+    specs = [SampleSpec(i, numbers, conditions={"space_group_number": wanted}) for i in range(2)]
+    for crystal in gen.sample(specs):
+        assert int(library.crystals.space_group[int(crystal.properties["template"])]) == wanted
+    with pytest.raises(ValueError, match="no template in space group 2 "):
+        gen.sample([SampleSpec(0, numbers, conditions={"space_group_number": 2})])
+    second = gen.sample([SampleSpec(0, numbers, index=1)])[0].properties["template"]
+    assert second == gen.ranked(numbers)[1].index  # the index-th best, whatever the call holds

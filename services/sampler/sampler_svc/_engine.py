@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -66,6 +66,7 @@ class Chunk:
     de_novo: DeNovoSpec | None = None
     deadline: float | None = None  # time.monotonic() after which the chunk is not started
     attempt: int = 0  # regeneration round (0: first try); part of each sample's seed
+    conditions: Mapping[str, float] = dataclasses.field(default_factory=dict)  # e.g. space group
 
     @property
     def num_atoms(self) -> int:
@@ -153,7 +154,11 @@ class GeneratorEngine:
         seeds = [sample_seed(chunk.seed, i, chunk.attempt) for i in chunk.indices]
         task = chunk.de_novo
         if task is None:
-            return [SampleSpec(s, cell) for s, cell in zip(seeds, chunk.cells, strict=True)]
+            conditions = chunk.conditions
+            return [
+                SampleSpec(s, cell, conditions=conditions, index=i)
+                for s, cell, i in zip(seeds, chunk.cells, chunk.indices, strict=True)
+            ]
         if not self.info.supports_de_novo:
             raise ValueError(f"checkpoint {self.info.checkpoint_id} does not support de novo")
         elements = element_numbers(task.elements, self.info.max_z)

@@ -63,6 +63,7 @@ class Job:
     deadline: float | None = None  # time.monotonic()
     min_distance: float = 0.0  # Angstrom; samples with closer atoms are regenerated
     max_attempts: int = 1  # tries per sample (1: no regeneration)
+    conditions: dict[str, float] = dataclasses.field(default_factory=dict)  # e.g. space group
 
     def chunks(self, chunk_samples: int, max_batch_atoms: int) -> list[Chunk]:
         """Consecutive chunks of at most `chunk_samples` samples and `max_batch_atoms` atoms."""
@@ -77,8 +78,9 @@ class Job:
         cells = (self.cell,) * count if self.cell is not None else ()
         indices = tuple(range(first, first + count))
         return Chunk(
-            self.seed, indices, self.steps, self.sampler, cells, self.de_novo, self.deadline
-        )
+            self.seed, indices, self.steps, self.sampler, cells, self.de_novo, self.deadline,
+            conditions=self.conditions,
+        )  # fmt: skip
 
 
 def validate(spec: SampleSpecIn, engine: Engine, limits: Limits, arrival: float) -> Job:
@@ -110,6 +112,7 @@ def validate(spec: SampleSpecIn, engine: Engine, limits: Limits, arrival: float)
         deadline,
         spec.min_interatomic_distance,
         attempts,
+        {"space_group_number": spec.space_group_number} if spec.space_group_number else {},
     )
 
 
@@ -148,6 +151,8 @@ def _constraints(spec: SampleSpecIn, info: EngineInfo, limits: Limits) -> int:
         raise InvalidInput(f"constraints.max_attempts must be at most {limits.max_attempts}")
     if spec.space_group_number and "space_group_number" not in info.conditions:
         raise InvalidInput(f"checkpoint {cid} is not conditioned on the space group")
+    if not 0 <= spec.space_group_number <= 230:
+        raise InvalidInput("constraints.space_group_number must be in 1..230 (0: none)")
     unknown = [p for p in spec.target_properties if p not in info.conditions]
     if unknown:
         raise InvalidInput(f"checkpoint {cid} is not conditioned on {', '.join(unknown)}")

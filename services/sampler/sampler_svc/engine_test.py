@@ -234,3 +234,34 @@ def test_the_sampler_refuses_a_lattice_checkpoint_with_the_reason():
         with pytest.raises(CheckpointMismatch, match=reason):
             refuse(lattice)
     assert load_engine(CHECKPOINT.parent / "perov_5_csp_diffusion").info.samplers == ("ddpm",)
+
+
+def test_a_template_checkpoint_serves_k_templates_across_chunks_and_the_space_group(
+    data_dir, tmp_path
+):
+    """Split over two chunks, a request's samples are still its 1st, 2nd, ... templates, and a
+    requested space group picks templates of that group only."""
+    import itertools
+
+    from autoperi_data import read_records
+    from autoperi_model import SymmetricCrystals, analyze_many, save_templates
+    from autoperi_model._template_build import library_from
+
+    crystals = [
+        r.crystal for r in itertools.islice(read_records(data_dir / "perov_5/train.csv"), 200)
+    ]
+    analyses = analyze_many([(c.lattice, c.frac_coords, c.atomic_numbers) for c in crystals])
+    library = library_from(SymmetricCrystals.from_analyses([a for a in analyses if a]))
+    save_templates(tmp_path, library, None, {})
+    engine = load_engine(tmp_path)
+    assert "space_group_number" in engine.info.conditions
+    cell = library.crystals.numbers_of(0)
+    first = Chunk(seed=1, indices=(0, 1), steps=1, sampler="template", cells=(cell,) * 2)
+    second = dataclasses.replace(first, indices=(2,), cells=(cell,))
+    used = [c.properties["template"] for part in engine.generate([first, second]) for c in part]
+    ranked = engine.generator.ranked(cell)
+    assert used == [ranked[i].index for i in range(3)]
+    group = int(library.crystals.space_group[ranked[1].index])
+    wanted = dataclasses.replace(first, conditions={"space_group_number": group})
+    for crystal in engine.generate([wanted])[0]:
+        assert library.crystals.space_group[int(crystal.properties["template"])] == group
