@@ -33,8 +33,7 @@ def build(
     """Build a template checkpoint from the config's training pool (see the module notes)."""
     from autoperi_data import CrystalArrays, parse_split, read_split
     from autoperi_eval import Pool, rms_pair
-    from autoperi_model import Config, save_templates
-    from autoperi_model._template_build import TemplatesConfig, build_templates
+    from autoperi_model import Config, TemplatesConfig, build_templates, save_templates
 
     from autoperi_app._datasets import DatasetStore
 

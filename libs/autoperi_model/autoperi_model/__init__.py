@@ -50,6 +50,7 @@ from autoperi_model._sampling import (
 from autoperi_model._shard_data import table_from_shards
 from autoperi_model._symmetric import SymmetricLatticeFlow, SymmetricTorusFlow
 from autoperi_model._symmetry_data import SymmetricCrystals, analyze, analyze_many
+from autoperi_model._template_build import TemplatesConfig, build_templates, library_from
 from autoperi_model._template_generator import TemplateGenerator, save_templates
 from autoperi_model._templates import TemplateLibrary
 from autoperi_model._train import TrainingData, train
@@ -84,6 +85,7 @@ __all__ = [
     "SymmetricTorusFlow",
     "TemplateGenerator",
     "TemplateLibrary",
+    "TemplatesConfig",
     "TorusDiffusion",
     "TorusFlow",
     "TrainConfig",
@@ -96,10 +98,12 @@ __all__ = [
     "bench_train",
     "build_graph",
     "build_model",
+    "build_templates",
     "cap_neighbors",
     "check_checkpoint",
     "checkpoint_kind",
     "element_numbers",
+    "library_from",
     "load_generator",
     "load_weights",
     "min_distance_penalty",

@@ -244,8 +244,7 @@ def test_a_template_checkpoint_serves_k_templates_across_chunks_and_the_space_gr
     import itertools
 
     from autoperi_data import read_records
-    from autoperi_model import SymmetricCrystals, analyze_many, save_templates
-    from autoperi_model._template_build import library_from
+    from autoperi_model import SymmetricCrystals, analyze_many, library_from, save_templates
 
     crystals = [
         r.crystal for r in itertools.islice(read_records(data_dir / "perov_5/train.csv"), 200)
