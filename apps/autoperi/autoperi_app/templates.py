@@ -65,23 +65,42 @@ def build(
 @app.command("attach")
 def attach(
     templates: Annotated[Path, typer.Option(help="Template checkpoint directory.", exists=True)],
-    flow: Annotated[Path, typer.Option(help="Symmetric flow checkpoint.", exists=True)],
+    flow: Annotated[
+        Path | None, typer.Option(help="Symmetric flow that refines the templates.", exists=True)
+    ] = None,
+    fallback: Annotated[
+        Path | None,
+        typer.Option(help="P1 CSP flow for cells no template fits (csp/flow).", exists=True),
+    ] = None,
     start_time: Annotated[
         float, typer.Option(min=0.0, max=0.99, help="Integration starts at this time.")
     ] = 0.0,
 ) -> None:
-    """Copy a symmetric flow's weights, config and manifest into the template checkpoint."""
+    """Copy a symmetric flow (flow/) or a P1 CSP fallback (fallback/) into a template checkpoint:
+    weights, config and manifest."""
     from autoperi_model import read_manifest
 
-    if not read_manifest(flow).config.flow.symmetric:
-        raise typer.BadParameter(f"{flow} is not a symmetric flow (flow.symmetric is false)")
-    target = templates / "flow"
+    if flow is None and fallback is None:
+        raise typer.BadParameter("give --flow, --fallback or both")
+    if flow is not None:
+        if not read_manifest(flow).config.flow.symmetric:
+            raise typer.BadParameter(f"{flow} is not a symmetric flow (flow.symmetric is false)")
+        _copy_checkpoint(flow, templates / "flow")
+        manifest_path = templates / "manifest.json"
+        manifest = json.loads(manifest_path.read_text())
+        manifest["start_time"] = start_time
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        console.print(f"{flow} attached to {templates} (start time {start_time})")
+    if fallback is not None:
+        config = read_manifest(fallback).config
+        if config.task != "csp" or config.process != "flow" or config.flow.symmetric:
+            raise typer.BadParameter(f"{fallback} is not a P1 CSP flow (task csp, process flow)")
+        _copy_checkpoint(fallback, templates / "fallback")
+        console.print(f"{fallback} attached to {templates} as the fallback")
+
+
+def _copy_checkpoint(source: Path, target: Path) -> None:
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
     for name in ("model.pt", "config.yaml", "manifest.json"):
-        shutil.copy2(flow / name, target / name)
-    manifest_path = templates / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["start_time"] = start_time
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-    console.print(f"{flow} attached to {templates} (start time {start_time})")
+        shutil.copy2(source / name, target / name)

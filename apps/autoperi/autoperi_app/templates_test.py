@@ -32,3 +32,14 @@ def test_build_attach_and_sample(small_perov5, tmp_path):  # noqa: F811
     not_symmetric = run_cli("templates", "attach", "--templates", str(out), "--flow",
                             "checkpoints/perov_5_csp", env_data_dir=small_perov5)  # fmt: skip
     assert not_symmetric.returncode != 0 and "not a symmetric flow" in not_symmetric.stderr
+    not_csp = run_cli("templates", "attach", "--templates", str(out), "--fallback",
+                      "checkpoints/perov_5_dng", env_data_dir=small_perov5)  # fmt: skip
+    assert not_csp.returncode != 0 and "not a P1 CSP flow" in not_csp.stderr
+    orphan = ["sample", "--checkpoint", str(out), "--composition", "NaCl", "--out",
+              str(tmp_path / "orphan")]  # fmt: skip
+    refused = run_cli(*orphan, env_data_dir=small_perov5)
+    assert refused.returncode != 0 and "no template" in refused.stderr
+    attached = run_cli("templates", "attach", "--templates", str(out), "--fallback",
+                       "checkpoints/perov_5_csp", env_data_dir=small_perov5)  # fmt: skip
+    assert attached.returncode == 0, attached.stderr
+    assert run_cli(*orphan, env_data_dir=small_perov5).returncode == 0

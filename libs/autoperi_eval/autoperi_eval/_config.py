@@ -28,6 +28,9 @@ class EvalSettings:
         (None: up to 2, each holds about 2 GB).
     cache_dir / use_cache: the on-disk cache (None: $AUTOPERI_CACHE_DIR or ~/.cache/autoperi).
     data_dir: the datasets directory (None: $AUTOPERI_DATA_DIR).
+    residual_of: the per-sample CSV of another CSP report on the same reference (e.g. the lookup
+        baseline's); the match rate is also reported on the references its k = 1 candidate did
+        not match (its residual subset).
     """
 
     k: int = 20
@@ -52,6 +55,7 @@ class EvalSettings:
     use_cache: bool = True
     plots: bool = True
     data_dir: Path | None = None
+    residual_of: Path | None = None
 
     def replace(self, **changes: Any) -> EvalSettings:
         """A copy with some fields changed."""
@@ -60,7 +64,7 @@ class EvalSettings:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly view (paths as strings)."""
         out = dataclasses.asdict(self)
-        for name in ("cache_dir", "data_dir"):
+        for name in ("cache_dir", "data_dir", "residual_of"):
             out[name] = None if out[name] is None else str(out[name])
         out["stable_thresholds"] = list(self.stable_thresholds)
         out["hull_splits"] = list(self.hull_splits)

@@ -9,6 +9,13 @@ from ._basic import Outcome, basic_table, validity_metrics
 from ._context import Context
 from ._io import EvalInputError
 from ._match import compute_rms, match_metrics
+from ._polymorph import (
+    best_per_reference,
+    cross_pairs,
+    polymorph_metrics,
+    residual_metrics,
+    residual_references,
+)
 from ._structs import SampleRecord
 from ._symmetry import compute_space_groups, p1_share
 
@@ -84,6 +91,16 @@ def run_csp(ctx: Context, samples: list[SampleRecord], ref: list[SampleRecord]) 
         gt_of[sel], rank[sel], rms[sel], out.columns["valid"][sel], ref_cols["valid"], len(ref)
     )
     out.metrics["match"] = metrics
+    with ctx.stage("polymorphs"):
+        out.metrics["polymorph"] = _polymorphs(ctx, samples, ref, gt_of, use, rms, out, ref_cols)
+    if ctx.settings.residual_of is not None:
+        first = np.flatnonzero(use & (rank == 0))
+        valid = out.columns["valid"][first] & ref_cols["valid"][gt_of[first]]
+        first_rms, gated_rms = np.full(len(ref), np.nan), np.full(len(ref), np.nan)
+        first_rms[gt_of[first]] = rms[first]
+        gated_rms[gt_of[first]] = np.where(valid, rms[first], np.nan)
+        residual = residual_references(ctx.settings.residual_of, len(ref))
+        out.metrics["residual"] = residual_metrics(residual, first_rms, gated_rms)
     out.metrics["validity"] = validity_metrics(out.columns)
     out.metrics["validity_reference"] = validity_metrics(ref_cols)
     out.columns.update({"gt_position": gt_of, "rank": rank, "rms": rms, "same_formula": same})
@@ -114,3 +131,24 @@ def run_csp(ctx: Context, samples: list[SampleRecord], ref: list[SampleRecord]) 
         }
     )
     return out
+
+
+def _polymorphs(ctx, samples, ref, gt_of, use, rms, out, ref_cols) -> dict[str, float]:
+    """METRe and cRMSE: valid candidates (rank < k) against every reference of their formula."""
+    candidates = use & out.columns["valid"]
+    cross = cross_pairs(out.columns["formula"], ref_cols["formula"], candidates, gt_of)
+    cross_rms = compute_rms(
+        [
+            (
+                CrystalArrays.from_pymatgen(samples[i].structure),
+                CrystalArrays.from_pymatgen(ref[j].structure),
+            )
+            for i, j in cross
+        ],
+        ctx.pool,
+        ctx.progress,
+    )
+    own = np.flatnonzero(candidates)
+    ref_of = np.concatenate([gt_of[own], np.array([j for _, j in cross], dtype=np.int64)])
+    values = np.concatenate([rms[own], cross_rms])
+    return polymorph_metrics(best_per_reference(len(ref), ref_of, values))

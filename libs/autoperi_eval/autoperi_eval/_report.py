@@ -159,7 +159,7 @@ def markdown(report: EvalReport) -> str:
                 f"| {name} | {_pct(row['match_rate'])} | {_num(row['rmse'])} | {row['n_matched']} |"
             )
         lines.append("")
-    for section in ("stability", "beyond"):
+    for section in ("polymorph", "residual", "stability", "beyond"):
         if m.get(section):
             lines += [f"**{section}**", "", "| metric | value |", "|---|---|"]
             lines += [

@@ -74,6 +74,14 @@ def eval_command(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="seed of the property subset")] = 0,
     out: Annotated[Path, typer.Option("--out", help="report directory")] = Path("reports/eval"),
+    residual_of: Annotated[
+        Path | None,
+        typer.Option(
+            "--residual-of",
+            help="CSP: per-sample CSV of another report on the same reference (e.g. the "
+            "lookup baseline's); also report the match rate on the references it missed",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate SAMPLES against a reference split; write <out>/<name>.{json,csv,md} and PNGs."""
     logging.basicConfig(level=logging.WARNING)
@@ -85,6 +93,7 @@ def eval_command(
         novelty=novelty,
         n_workers=workers,
         seed=seed,
+        residual_of=residual_of,
     )
     columns = (
         TextColumn("{task.description}"),

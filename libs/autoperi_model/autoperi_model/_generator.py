@@ -121,7 +121,8 @@ class Generator:
         sample i is seeded by `sample_seed(seed, i)`."""
         cells = [parse_composition(c) for c in compositions]
         types = [z for z in cells for _ in range(n_per_composition)]
-        return self.generate_types(types, steps, sampler, seed, batch_size)
+        indices = [j for _ in cells for j in range(n_per_composition)]
+        return self.generate_types(types, steps, sampler, seed, batch_size, indices)
 
     def generate_types(
         self,
@@ -130,11 +131,21 @@ class Generator:
         sampler: str | None = None,
         seed: int = 0,
         batch_size: int = 512,
+        indices: Sequence[int] | None = None,
     ) -> list[Crystal]:
         """One CSP crystal per atomic-number array (n_i,); sample i seeded by
-        `sample_seed(seed, i)`."""
-        specs = [SampleSpec(sample_seed(seed, i), np.asarray(z)) for i, z in enumerate(types)]
+        `sample_seed(seed, i)`, `indices[i]` its `SampleSpec.index` (its position among the
+        samples asked for one query)."""
+        specs = [
+            SampleSpec(sample_seed(seed, i), np.asarray(z), index=indices[i] if indices else None)
+            for i, z in enumerate(types)
+        ]
         return self.sample(specs, steps, sampler, batch_size)
+
+    def serves(self, atomic_numbers: np.ndarray) -> bool:
+        """Whether CSP of this cell can be served (a template checkpoint without a fallback
+        serves only cells some template fits)."""
+        return "csp" in self.tasks
 
     def generate_dng(
         self,

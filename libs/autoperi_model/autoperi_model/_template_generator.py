@@ -12,6 +12,10 @@ of a composition are k different templates. Without a flow a sample is the subst
 with one, the template's space group, Wyckoff positions and elements are kept and the flow
 integrates from time `start_time` of the path from its base to the template (0: generate the
 lattice and free parameters afresh; close to 1: refine the template), with the spec's seed.
+
+A cell no template fits (no library crystal with its atom count and sorted element counts) is
+served by the P1 CSP checkpoint under `fallback/` when there is one (without a space-group
+condition, which a P1 flow cannot honour), and is an error otherwise.
 """
 
 from __future__ import annotations
@@ -31,7 +35,13 @@ from autoperi_model._kinds import register_kind
 from autoperi_model._ranking import TemplateRanker
 from autoperi_model._sampling import SampleSpec, mix_seeds
 from autoperi_model._symmetry_data import SymmetricCrystals
-from autoperi_model._templates import FEATURES, MAX_Z, Candidate, TemplateLibrary
+from autoperi_model._templates import (
+    FEATURES,
+    MAX_Z,
+    Candidate,
+    TemplateLibrary,
+    composition_key,
+)
 
 KIND = "csp/templates"
 SPACE_GROUP = "space_group_number"  # the condition: only templates of this space group
@@ -101,9 +111,12 @@ class TemplateGenerator(Generator):
     tasks = frozenset({"csp"})
     conditions = (SPACE_GROUP,)
 
-    def __init__(self, library, ranker, manifest, flow=None, checkpoint_id: str = "") -> None:
+    def __init__(
+        self, library, ranker, manifest, flow=None, fallback=None, checkpoint_id: str = ""
+    ) -> None:
         super().__init__(checkpoint_id or manifest["library_sha256"][:12])
         self.library, self.ranker, self.manifest, self.flow = library, ranker, manifest, flow
+        self.fallback = fallback
         self.max_z = MAX_Z
         self.start_time = float(manifest.get("start_time", 0.0))
         if flow is None:
@@ -115,8 +128,13 @@ class TemplateGenerator(Generator):
     @staticmethod
     def load(path: Path) -> TemplateGenerator:
         library, ranker, manifest = load_library(Path(path))
-        flow = ModelGenerator.load(Path(path) / "flow") if (Path(path) / "flow").is_dir() else None
-        return TemplateGenerator(library, ranker, manifest, flow)
+        flow, fallback = (_model_at(Path(path) / name) for name in ("flow", "fallback"))
+        if fallback is not None and fallback.kind != "csp/flow":
+            raise ValueError(f"{path}/fallback is a {fallback.kind} checkpoint, not csp/flow")
+        return TemplateGenerator(library, ranker, manifest, flow, fallback)
+
+    def serves(self, atomic_numbers: np.ndarray) -> bool:
+        return self.fallback is not None or composition_key(atomic_numbers) in self.library.keys
 
     def ranked(self, numbers: np.ndarray) -> list[Candidate]:
         """The candidates of a cell, best first (the ranker's logits, or the Mendeleev cost)."""
@@ -131,9 +149,28 @@ class TemplateGenerator(Generator):
         return [cands[i] for i in np.argsort(-scores, kind="stable")]
 
     def sample(self, specs, steps=None, sampler=None, batch_size=512, noise_seed=None):
-        """One crystal per spec (see the module notes); ValueError for a cell no template fits."""
+        """One crystal per spec (see the module notes); ValueError for a cell that neither a
+        template nor the fallback serves."""
         self.check(specs)
         chosen = self._choose(specs)
+        fits = [i for i, c in enumerate(chosen) if c is not None]
+        rest = [i for i, c in enumerate(chosen) if c is None]
+        templated = self._templated(
+            [chosen[i] for i in fits], [specs[i] for i in fits], steps, sampler, batch_size
+        )
+        out = dict(zip(fits, templated, strict=True))
+        if rest:
+            foreign = sampler is not None and sampler not in self.fallback.samplers  # "template"
+            served = self.fallback.sample(
+                [specs[i] for i in rest],
+                None if foreign else steps,
+                None if foreign else sampler,
+                batch_size,
+            )
+            out.update(zip(rest, served, strict=True))
+        return [out[i] for i in range(len(specs))]
+
+    def _templated(self, chosen, specs, steps, sampler, batch_size) -> list[Crystal]:
         if self.flow is None:
             return [self._substituted(c) for c in chosen]
         steps, sampler = steps or self.default_steps, sampler or self.default_sampler
@@ -143,7 +180,8 @@ class TemplateGenerator(Generator):
             out.extend(self._refined(chosen[part], specs[part], steps, sampler))
         return out
 
-    def _choose(self, specs: Sequence[SampleSpec]) -> list[Candidate]:
+    def _choose(self, specs: Sequence[SampleSpec]) -> list[Candidate | None]:
+        """Each spec's template; None for a cell the fallback serves."""
         ranked: dict[tuple, list[Candidate]] = {}
         seen: collections.Counter = collections.Counter()
         chosen = []
@@ -156,6 +194,9 @@ class TemplateGenerator(Generator):
                     c for c in self.ranked(cell)
                     if not group or int(self.library.crystals.space_group[c.index]) == group
                 ]  # fmt: skip
+            if not ranked[key] and self.fallback is not None and not group:
+                chosen.append(None)
+                continue
             if not ranked[key]:
                 wanted = f" in space group {group}" if group else ""
                 raise ValueError(
@@ -204,6 +245,10 @@ class TemplateGenerator(Generator):
                     provenance=c.provenance)
             for c, k in zip(crystals, cands, strict=True)
         ]  # fmt: skip
+
+
+def _model_at(path: Path) -> ModelGenerator | None:
+    return ModelGenerator.load(path) if path.is_dir() else None
 
 
 def _formula(cell: np.ndarray) -> str:

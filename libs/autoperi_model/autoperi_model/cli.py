@@ -53,6 +53,14 @@ def sample_cmd(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    skip_unserved: Annotated[
+        bool,
+        typer.Option(
+            "--skip-unserved",
+            help="With --split: leave out rows the checkpoint cannot serve (a template "
+            "checkpoint's cells no template fits); `autoperi eval` counts them as misses.",
+        ),
+    ] = False,
 ) -> None:
     """Crystal structure prediction: `n` structures per composition (or per row of `--split`,
     tagged with `gt_index` for `autoperi eval --task csp`); or with `--dng`, `n` de novo
@@ -71,7 +79,14 @@ def sample_cmd(
         requested, extra = [c.formula for c in crystals], None
     elif split:
         cells, requested, extra = _split_cells(split, n)
-        crystals = gen.generate_types(cells, steps=steps, sampler=sampler, seed=seed)
+        if skip_unserved:
+            kept = [i for i, cell in enumerate(cells) if gen.serves(cell)]
+            console.print(f"{(len(cells) - len(kept)) // n} rows left out: no template fits")
+            if not kept:
+                raise typer.BadParameter(f"the checkpoint serves no row of {split}")
+            cells, requested, extra = ([x[i] for i in kept] for x in (cells, requested, extra))
+        indices = [i % n for i in range(len(cells))]
+        crystals = gen.generate_types(cells, steps, sampler, seed, indices=indices)
     else:
         for text in composition:
             parse_composition(text)

@@ -126,8 +126,12 @@ def test_checkpoint_round_trip_and_sampling(library, tmp_path):
     assert [sorted(c.atomic_numbers.tolist()) for c in crystals] == [sorted(numbers.tolist())] * 3
     used = [int(c.properties["template"]) for c in crystals]
     assert len(set(used)) == min(3, len(gen.ranked(numbers)))  # k samples: k templates
+    same_row = gen.generate_types([numbers] * 2, seed=0, indices=[0, 0])
+    assert [c.properties["template"] for c in same_row] == [used[0]] * 2  # k = 1 per query
+    orphan = np.array([1] * 11 + [2])
+    assert gen.serves(numbers) and not gen.serves(orphan)
     with pytest.raises(ValueError, match="no template"):
-        gen.generate_types([np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2])])
+        gen.generate_types([orphan])
 
 
 def test_a_tampered_library_is_refused(library, tmp_path):
@@ -173,3 +177,28 @@ def test_space_group_condition_and_sample_index_choose_the_template(library, tmp
         gen.sample([SampleSpec(0, numbers, conditions={"space_group_number": 2})])
     second = gen.sample([SampleSpec(0, numbers, index=1)])[0].properties["template"]
     assert second == gen.ranked(numbers)[1].index  # the index-th best, whatever the call holds
+
+
+def test_a_fallback_flow_serves_the_cells_no_template_fits(library, tmp_path):
+    """Specs whose cell has no template go to the P1 CSP flow under fallback/, in place; a
+    space-group condition on such a cell is still an error (a P1 flow cannot honour it)."""
+    config = Config(task="csp").updated(
+        backbone={"hidden": 16, "layers": 1, "num_rbf": 8, "time_dim": 8}
+    )
+    model = build_model(config, volume_per_atom=15.0)
+    fields = {"config": config, "data_version": "test", "volume_per_atom": 15.0, "step": 0,
+              "train_seconds": 0.0, "metrics": {}}  # fmt: skip
+    save_checkpoint(tmp_path / "fallback", model.state_dict(), None, fields)
+    save_templates(tmp_path, library, None, {})
+    gen = Generator.from_checkpoint(tmp_path)
+    orphan = np.array([1] * 11 + [2])
+    cells = [library.crystals.numbers_of(3), orphan, library.crystals.numbers_of(5)]
+    crystals = gen.generate_types(cells, steps=3, seed=0)
+    assert [sorted(c.atomic_numbers.tolist()) for c in crystals] == [
+        sorted(c.tolist()) for c in cells
+    ]
+    assert ["template" in c.properties for c in crystals] == [True, False, True]
+    assert crystals[1].provenance.generator == gen.fallback.checkpoint_id
+    assert crystals[1].properties["nfe"] > 0
+    with pytest.raises(ValueError, match="no template in space group 225"):
+        gen.sample([SampleSpec(0, orphan, conditions={"space_group_number": 225})])
