@@ -109,3 +109,19 @@ def test_full_demo_writes_its_report(data_dir, tmp_path):
     journal = json.loads((out / "loop" / "journal.json").read_text())
     assert journal["state"] == "succeeded" and journal["rounds"][0]["decision"]
     assert "## 5. One active-learning round" in (out / "README.md").read_text()
+
+
+def test_bench_sample_on_a_split_times_the_checkpoint_and_its_baseline(data_dir, tmp_path):
+    import json
+
+    result = run_cli("bench", "sample", "--checkpoint", "checkpoints/perov_5_csp", "--split",
+                     "perov_5:test[0:6]", "--baseline", "checkpoints/perov_5_dng", "--out",
+                     str(tmp_path), env_data_dir=data_dir)  # fmt: skip
+    assert result.returncode != 0 and "dng" in result.stderr  # a baseline must serve CSP too
+    result = run_cli("bench", "sample", "--checkpoint", "checkpoints/perov_5_csp", "--split",
+                     "perov_5:test[0:6]", "--baseline", "checkpoints/perov_5_csp", "--out",
+                     str(tmp_path), env_data_dir=data_dir)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "sample_cells.json").read_text())
+    assert report["crystals"] == 6 and report["mean_nfe"] == report["baseline_mean_nfe"] > 0
+    assert report["speed_ratio"] > 0

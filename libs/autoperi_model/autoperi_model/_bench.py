@@ -98,3 +98,44 @@ def bench_sample(
     }
     _write(out, "sample", result, "Sampling throughput (one core)")
     return result
+
+
+def bench_cells(
+    checkpoint: Path,
+    cells: list,
+    label: str,
+    out: Path,
+    baseline: Path | None = None,
+    threads: int = 2,
+) -> dict[str, Any]:
+    """Crystals per second predicting `cells` (atomic-number arrays, e.g. the rows of the split
+    `label`) with the checkpoint's own sampler and steps, on `threads` threads; with `baseline`,
+    the same cells on that checkpoint too, and the speed ratio checkpoint / baseline."""
+    torch.set_num_threads(threads)
+    result: dict[str, Any] = {"benchmark": "sample_cells", "cells": label, "crystals": len(cells)}
+    result.update(_time_cells(checkpoint, cells))
+    if baseline is not None:
+        base = _time_cells(baseline, cells)
+        result.update({f"baseline_{k}": v for k, v in base.items()})
+        result["speed_ratio"] = round(
+            result["crystals_per_second"] / base["crystals_per_second"], 2
+        )
+    result["machine"] = _machine()
+    _write(out, "sample_cells", result, f"CSP throughput on {label} ({threads} threads)")
+    return result
+
+
+def _time_cells(checkpoint: Path, cells: list) -> dict[str, Any]:
+    gen = Generator.from_checkpoint(checkpoint, tasks=("csp",))
+    gen.generate_types(cells[:4])  # warm-up
+    start = time.perf_counter()
+    crystals = gen.generate_types(cells, indices=[0] * len(cells))
+    seconds = time.perf_counter() - start
+    nfe = [c.properties.get("nfe", 0.0) for c in crystals]
+    return {
+        "checkpoint": gen.checkpoint_id,
+        "kind": gen.kind,
+        "mean_nfe": round(sum(nfe) / len(nfe), 2),
+        "seconds": round(seconds, 3),
+        "crystals_per_second": round(len(cells) / seconds, 2),
+    }

@@ -230,10 +230,25 @@ def bench_sample_cmd(
     n: Annotated[int, typer.Option(min=1, help="Crystals to sample.")] = 256,
     steps: Annotated[int, typer.Option(min=1, help="Integration steps.")] = 50,
     sampler: Annotated[str, typer.Option(help="euler or heun.")] = "euler",
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="Time CSP of every row of this split (e.g. mp_20:test[0:1000]) with the "
+            "checkpoint's own sampler and steps, on 2 threads -> sample_cells.json / .md."
+        ),
+    ] = None,
+    baseline: Annotated[
+        Path | None, typer.Option(help="With --split: time this checkpoint too (ratio).")
+    ] = None,
 ) -> None:
-    """Sampling throughput (crystals per second at `steps` steps) -> sample.json / sample.md."""
-    from autoperi_model._bench import bench_sample
+    """Sampling throughput (crystals per second at `steps` steps of SrTiO3, one core) ->
+    sample.json / sample.md; or with --split, CSP of a split's compositions."""
+    from autoperi_model._bench import bench_cells, bench_sample
 
+    if split:
+        cells = _split_cells(split, 1)[0]
+        console.print_json(data=bench_cells(checkpoint, cells, split, out, baseline))
+        return
     if sampler not in ("euler", "heun"):
         raise typer.BadParameter(f"unknown sampler {sampler!r}; use euler or heun")
     console.print_json(data=bench_sample(checkpoint, out, n, steps, sampler))
