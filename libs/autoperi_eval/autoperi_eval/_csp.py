@@ -115,10 +115,25 @@ def run_csp(ctx: Context, samples: list[SampleRecord], ref: list[SampleRecord]) 
                 symprec=ctx.settings.symprec,
                 progress=ctx.progress,
             )
+            ref_spg = compute_space_groups(
+                [CrystalArrays.from_pymatgen(ref[j].structure) for j in gt_of[first]],
+                ctx.cache,
+                ctx.pool,
+                label="space groups references",
+                symprec=ctx.settings.symprec,
+                progress=ctx.progress,
+            )
         column = np.zeros(len(samples), np.int64)
         column[first] = spg
         out.columns["spacegroup"] = column
-        out.metrics["beyond"] = {"p1_share_k1": p1_share(spg)}
+        out.columns["spacegroup_reference"] = np.zeros(len(samples), np.int64)
+        out.columns["spacegroup_reference"][first] = ref_spg
+        out.metrics["beyond"] = {
+            "p1_share_k1": p1_share(spg),
+            "same_space_group_k1": float(np.mean(np.asarray(spg) == np.asarray(ref_spg)))
+            if len(first)
+            else float("nan"),
+        }
     out.counts.update(
         {
             "n_samples": len(samples),

@@ -4,6 +4,7 @@ and 3788), against StructureMatcher run directly."""
 import numpy as np
 import pytest
 from pymatgen.analysis.structure_matcher import StructureMatcher
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from autoperi_eval import EvalSettings, evaluate, write_samples_json
 
@@ -46,6 +47,10 @@ def test_an_unrecovered_reference_counts_at_stol(polymorphs, tmp_path, eval_cach
     report = _csp([a.structure, a.structure], [a.index, b.index], tmp_path, eval_cache_dir)
     assert report.metrics["polymorph"]["metre"] == 0.5
     assert report.metrics["polymorph"]["crmse"] == pytest.approx(0.25, abs=1e-6)
+    assert report.columns["valid"].all()
+    number = [SpacegroupAnalyzer(r.structure, symprec=0.1).get_space_group_number() for r in (a, b)]
+    expected = np.mean([number[0] == n for n in number])  # sample a against references a, b
+    assert report.metrics["beyond"]["same_space_group_k1"] == expected
 
 
 def test_residual_subset_is_what_the_other_report_missed(polymorphs, tmp_path, eval_cache_dir):
