@@ -28,9 +28,9 @@ class EvalSettings:
         (None: up to 2, each holds about 2 GB).
     cache_dir / use_cache: the on-disk cache (None: $AUTOPERI_CACHE_DIR or ~/.cache/autoperi).
     data_dir: the datasets directory (None: $AUTOPERI_DATA_DIR).
-    residual_of: the per-sample CSV of another CSP report on the same reference (e.g. the lookup
-        baseline's); the match rate is also reported on the references its k = 1 candidate did
-        not match (its residual subset).
+    residual_of: the JSON of another CSP report on the same split (e.g. the lookup baseline's);
+        the match rate is also reported on the references its k = 1 candidate did not match
+        (its residual subset).
     """
 
     k: int = 20

@@ -91,6 +91,8 @@ def run_csp(ctx: Context, samples: list[SampleRecord], ref: list[SampleRecord]) 
         gt_of[sel], rank[sel], rms[sel], out.columns["valid"][sel], ref_cols["valid"], len(ref)
     )
     out.metrics["match"] = metrics
+    first = np.flatnonzero(use & (rank == 0) & np.isfinite(rms))
+    out.metrics["match_rows"] = {"k1_ungated": sorted(int(ref[gt_of[i]].index) for i in first)}
     with ctx.stage("polymorphs"):
         out.metrics["polymorph"] = _polymorphs(ctx, samples, ref, gt_of, use, rms, out, ref_cols)
     if ctx.settings.residual_of is not None:
@@ -99,7 +101,8 @@ def run_csp(ctx: Context, samples: list[SampleRecord], ref: list[SampleRecord]) 
         first_rms, gated_rms = np.full(len(ref), np.nan), np.full(len(ref), np.nan)
         first_rms[gt_of[first]] = rms[first]
         gated_rms[gt_of[first]] = np.where(valid, rms[first], np.nan)
-        residual = residual_references(ctx.settings.residual_of, len(ref))
+        rows = [r.index for r in ref]
+        residual = residual_references(ctx.settings.residual_of, rows, str(ctx.spec))
         out.metrics["residual"] = residual_metrics(residual, first_rms, gated_rms)
     out.metrics["validity"] = validity_metrics(out.columns)
     out.metrics["validity_reference"] = validity_metrics(ref_cols)

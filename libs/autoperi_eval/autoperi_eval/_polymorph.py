@@ -9,8 +9,9 @@ of the best such RMS, with unrecovered references counted at the matcher's stol.
 
 from __future__ import annotations
 
-import csv
+import json
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,26 +54,20 @@ def polymorph_metrics(best: np.ndarray) -> dict[str, float]:
     }
 
 
-def residual_references(path: Path, n_ref: int) -> np.ndarray:
-    """(n_ref,) bool: the references that the k = 1 candidates of the CSP report whose
-    per-sample CSV is `path` did not match (ungated: any finite RMS counts as a match)."""
+def residual_references(path: Path, ref_rows: Sequence[int], reference: str) -> np.ndarray:
+    """(n_ref,) bool: the references (rows `ref_rows` of the split `reference`) that the k = 1
+    candidates of the CSP report `path` (its JSON) did not match, ungated."""
     from ._io import EvalInputError
 
     try:
-        with Path(path).open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        matched = {
-            int(r["gt_position"])
-            for r in rows
-            if int(r["rank"]) == 0 and int(r["gt_position"]) >= 0 and r["rms"] not in ("", "nan")
-        }
-    except (OSError, KeyError, ValueError) as exc:
-        raise EvalInputError(f"--residual-of {path}: not a CSP report CSV ({exc})") from None
-    if matched and max(matched) >= n_ref:
-        raise EvalInputError(f"--residual-of {path}: its references are not this reference")
-    residual = np.ones(n_ref, dtype=bool)
-    residual[list(matched)] = False
-    return residual
+        report = json.loads(Path(path).read_text())
+        matched = set(report["metrics"]["match_rows"]["k1_ungated"])
+        theirs = str(report["reference"]).split("[")[0]
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise EvalInputError(f"--residual-of {path}: not a CSP report JSON ({exc})") from None
+    if theirs != reference.split("[")[0]:
+        raise EvalInputError(f"--residual-of {path}: a report on {theirs}, not on {reference}")
+    return np.array([row not in matched for row in ref_rows], dtype=bool)
 
 
 def residual_metrics(residual: np.ndarray, first_rms: np.ndarray, gated_rms: np.ndarray) -> dict:

@@ -78,8 +78,8 @@ def eval_command(
         Path | None,
         typer.Option(
             "--residual-of",
-            help="CSP: per-sample CSV of another report on the same reference (e.g. the "
-            "lookup baseline's); also report the match rate on the references it missed",
+            help="CSP: the JSON of another report on the same split (e.g. the lookup "
+            "baseline's); also report the match rate on the references it missed",
         ),
     ] = None,
 ) -> None:

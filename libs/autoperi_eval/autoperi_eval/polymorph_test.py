@@ -59,8 +59,9 @@ def test_residual_subset_is_what_the_other_report_missed(polymorphs, tmp_path, e
     first.mkdir()
     _csp([a.structure, a.structure], [a.index, b.index], first, eval_cache_dir)  # misses b
     report = _csp(
-        [a.structure, b.structure], [a.index, b.index], tmp_path, eval_cache_dir, first / "p.csv"
+        [a.structure, b.structure], [a.index, b.index], tmp_path, eval_cache_dir, first / "p.json"
     )
     residual = report.metrics["residual"]
     assert residual["n_reference"] == 1 and residual["k1_ungated"] == 1.0
     assert np.isfinite(report.metrics["match"]["k1_ungated"]["rmse"])
+    assert report.metrics["match_rows"]["k1_ungated"] == [a.index, b.index]
