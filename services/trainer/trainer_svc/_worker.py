@@ -48,7 +48,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if config["init_checkpoint_id"] and resumed is None:
             init = fetch_checkpoint(objects, config["init_checkpoint_id"], work / "init")
             model_config = model_config.updated(train={"init_from": str(init)})
-        data = _data(config, objects)
+        data = _data(config, objects, model_config.flow.symmetric)
         reporter = _Reporter(
             config["run_id"], rank, control, objects, model_config, len(data.train)
         )
@@ -72,10 +72,13 @@ def _restore(out: Path) -> int | None:
     return read_manifest(out).step
 
 
-def _data(config: dict[str, Any], objects) -> TrainingData:
+def _data(config: dict[str, Any], objects, symmetric: bool) -> TrainingData:
+    """The run's shards as training data; a symmetric flow trains on the idealised crystals with
+    their operations, as `autoperi train` does."""
     train_shards = read_shards(config["train_shards"], objects)
     val_shards = read_shards(config["val_shards"], objects)
-    return TrainingData.from_shards(train_shards, val_shards, config["data_version"])
+    data = TrainingData.from_shards(train_shards, val_shards, config["data_version"])
+    return data.symmetric() if symmetric else data
 
 
 class _Reporter:

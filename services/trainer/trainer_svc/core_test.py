@@ -89,3 +89,24 @@ def test_checkpoint_manifest_names_verified_files(tmp_path):
     objects.put_bytes(blob_key(manifest["files"][1]["sha256"]), b"tampered")
     with pytest.raises(CorruptObject):
         fetch_checkpoint(objects, ck_id, tmp_path / "again")
+
+
+def test_a_symmetric_flow_run_reads_the_idealised_crystals(tmp_path, data_dir, monkeypatch):
+    """The service's workers give a symmetric flow what `autoperi train` gives it: the shards'
+    crystals idealised, with their space-group operations."""
+    from autoperi_model import SymmetricCrystals
+
+    from trainer_svc._worker import _data
+    from trainer_svc.testing import perov_subset, shard_refs
+
+    monkeypatch.setenv("AUTOPERI_CACHE_DIR", str(tmp_path / "cache"))
+    objects = LocalObjectStore(tmp_path / "store", durable=False)
+    refs = [
+        {"uri": r.uri, "sha256": r.sha256, "size_bytes": r.size_bytes}
+        for r in shard_refs(objects, perov_subset(data_dir, 12), tmp_path / "features")
+    ]
+    config = {"train_shards": refs, "val_shards": refs, "data_version": "v"}
+    plain, symmetric = _data(config, objects, False), _data(config, objects, True)
+    assert not isinstance(plain.train, SymmetricCrystals)
+    assert isinstance(symmetric.train, SymmetricCrystals)
+    assert len(symmetric.train) == len(plain.train) == 12
