@@ -70,6 +70,7 @@ bench: setup protos
 	$(VENV)/bin/autoperi bench graph
 	$(VENV)/bin/autoperi bench train --config libs/autoperi_model/configs/perov_5_csp.yaml
 	$(VENV)/bin/autoperi bench sample --checkpoint checkpoints/perov_5_csp
+	$(VENV)/bin/autoperi bench sample --checkpoint checkpoints/mp_20_templates --split "mp_20:test[0:1000]" --baseline checkpoints/mp_20_csp
 	$(VENV)/bin/autoperi sample --checkpoint checkpoints/mp_20_dng --dng --n 200 --seed 0 --out build/bench/mp_20_dng_samples
 	$(VENV)/bin/autoperi bench score --samples build/bench/mp_20_dng_samples
 	$(VENV)/bin/autoperi bench serve
