@@ -1,7 +1,8 @@
 """Throughput benchmarks: training (crystals/s per core) and sampling (crystals per second).
 
-Both run single-threaded (one core) and record the machine's load average, since the numbers
-depend on what else the machine runs.
+Training and SrTiO3 sampling run single-threaded (one core); CSP over a split's compositions
+(`bench_cells`) on the threads it is given, against a baseline checkpoint in the same run. All
+record the machine's load average, since the numbers depend on what else the machine runs.
 """
 
 from __future__ import annotations
