@@ -54,7 +54,8 @@ class Model:
         records = read_split(parse_split(split))
         cells = [r.crystal.atomic_numbers for r in records for _ in range(n)]
         rows = [r.index for r in records for _ in range(n)]
-        crystals = self.generator.generate_types(cells, steps, seed=seed)
+        indices = [j for _ in records for j in range(n)]  # row-wise: k samples of each row
+        crystals = self.generator.generate_types(cells, steps, seed=seed, indices=indices)
         return [
             c.replace(properties={**c.properties, "gt_index": float(row)})
             for c, row in zip(crystals, rows, strict=True)

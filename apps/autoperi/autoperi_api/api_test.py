@@ -27,3 +27,15 @@ def test_importing_the_surface_loads_no_model_code():
     assert result.stdout.split() == ["False", "False"], result.stderr
     assert sorted(ap.__all__) == sorted(["Crystal", "EvalReport", "Model", "Scores", "evaluate",
                                          "load", "score"])  # fmt: skip
+
+
+def test_predict_split_gives_each_row_its_own_best_template(data_dir):
+    """Two test rows of one cell (6-atom MoS2, mp_20 test rows 3725 and 3727) are two independent
+    k = 1 queries: both get the best template; with n = 2 each gets the best two."""
+    model = ap.load(CHECKPOINTS / "mp_20_templates")
+    one = model.predict_split("mp_20:test[3725:3728]")
+    assert [c.properties["gt_index"] for c in one] == [3725.0, 3726.0, 3727.0]
+    assert one[0].formula == one[2].formula == "MoS2" and one[0].num_atoms == one[2].num_atoms
+    assert one[0].properties["template"] == one[2].properties["template"]
+    two = [c.properties["template"] for c in model.predict_split("mp_20:test[3725:3728]", n=2)]
+    assert two[:2] == two[4:] and two[0] != two[1]
