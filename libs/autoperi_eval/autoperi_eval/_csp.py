@@ -91,19 +91,12 @@ def run_csp(ctx: Context, samples: list[SampleRecord], ref: list[SampleRecord]) 
         gt_of[sel], rank[sel], rms[sel], out.columns["valid"][sel], ref_cols["valid"], len(ref)
     )
     out.metrics["match"] = metrics
-    first = np.flatnonzero(use & (rank == 0) & np.isfinite(rms))
-    out.metrics["match_rows"] = {"k1_ungated": sorted(int(ref[gt_of[i]].index) for i in first)}
+    matched = np.flatnonzero(use & (rank == 0) & np.isfinite(rms))
+    out.metrics["match_rows"] = {"k1_ungated": sorted(int(ref[gt_of[i]].index) for i in matched)}
     with ctx.stage("polymorphs"):
         out.metrics["polymorph"] = _polymorphs(ctx, samples, ref, gt_of, use, rms, out, ref_cols)
     if ctx.settings.residual_of is not None:
-        first = np.flatnonzero(use & (rank == 0))
-        valid = out.columns["valid"][first] & ref_cols["valid"][gt_of[first]]
-        first_rms, gated_rms = np.full(len(ref), np.nan), np.full(len(ref), np.nan)
-        first_rms[gt_of[first]] = rms[first]
-        gated_rms[gt_of[first]] = np.where(valid, rms[first], np.nan)
-        rows = [r.index for r in ref]
-        residual = residual_references(ctx.settings.residual_of, rows, str(ctx.spec))
-        out.metrics["residual"] = residual_metrics(residual, first_rms, gated_rms)
+        out.metrics["residual"] = _residual(ctx, ref, gt_of, use & (rank == 0), rms, out, ref_cols)
     out.metrics["validity"] = validity_metrics(out.columns)
     out.metrics["validity_reference"] = validity_metrics(ref_cols)
     out.columns.update({"gt_position": gt_of, "rank": rank, "rms": rms, "same_formula": same})
@@ -170,3 +163,16 @@ def _polymorphs(ctx, samples, ref, gt_of, use, rms, out, ref_cols) -> dict[str, 
     ref_of = np.concatenate([gt_of[own], np.array([j for _, j in cross], dtype=np.int64)])
     values = np.concatenate([rms[own], cross_rms])
     return polymorph_metrics(best_per_reference(len(ref), ref_of, values))
+
+
+def _residual(ctx, ref, gt_of, first, rms, out, ref_cols) -> dict[str, float]:
+    """Match rates of the k = 1 candidates (`first`, (n_samples,) bool) on the references that
+    the report `settings.residual_of` did not match."""
+    idx = np.flatnonzero(first)
+    valid = out.columns["valid"][idx] & ref_cols["valid"][gt_of[idx]]
+    first_rms, gated_rms = np.full(len(ref), np.nan), np.full(len(ref), np.nan)
+    first_rms[gt_of[idx]] = rms[idx]
+    gated_rms[gt_of[idx]] = np.where(valid, rms[idx], np.nan)
+    rows = [r.index for r in ref]
+    residual = residual_references(ctx.settings.residual_of, rows, str(ctx.spec))
+    return residual_metrics(residual, first_rms, gated_rms)
