@@ -8,9 +8,8 @@ from autoperi_data import CrystalArrays
 from ._basic import Outcome, basic_table, validity_metrics
 from ._context import Context
 from ._io import EvalInputError
-from ._match import compute_rms, match_metrics
+from ._match import best_per_gt, compute_rms, match_metrics
 from ._polymorph import (
-    best_per_reference,
     cross_pairs,
     polymorph_metrics,
     residual_metrics,
@@ -162,7 +161,7 @@ def _polymorphs(ctx, samples, ref, gt_of, use, rms, out, ref_cols) -> dict[str, 
     own = np.flatnonzero(candidates)
     ref_of = np.concatenate([gt_of[own], np.array([j for _, j in cross], dtype=np.int64)])
     values = np.concatenate([rms[own], cross_rms])
-    return polymorph_metrics(best_per_reference(len(ref), ref_of, values))
+    return polymorph_metrics(best_per_gt(ref_of, values, len(ref)))
 
 
 def _residual(ctx, ref, gt_of, first, rms, out, ref_cols) -> dict[str, float]:

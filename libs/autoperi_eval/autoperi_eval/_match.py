@@ -86,12 +86,12 @@ def match_metrics(
     }
     k = int(rank.max()) + 1 if len(rank) else 0
     if k > 1:
-        out[f"k{k}"] = _rate(_best_per_gt(gt_of, cdvae, n_gt), n_gt)
-        out[f"k{k}_ungated"] = _rate(_best_per_gt(gt_of, rms, n_gt), n_gt)
+        out[f"k{k}"] = _rate(best_per_gt(gt_of, cdvae, n_gt), n_gt)
+        out[f"k{k}_ungated"] = _rate(best_per_gt(gt_of, rms, n_gt), n_gt)
     return out
 
 
-def _best_per_gt(gt_of: np.ndarray, rms: np.ndarray, n_gt: int) -> np.ndarray:
+def best_per_gt(gt_of: np.ndarray, rms: np.ndarray, n_gt: int) -> np.ndarray:
     """(n_gt,) smallest finite RMS among each ground truth's candidates, NaN if none."""
     best = np.full(n_gt, np.inf)
     finite = np.isfinite(rms)

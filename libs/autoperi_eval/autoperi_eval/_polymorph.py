@@ -35,15 +35,6 @@ def cross_pairs(
     ]
 
 
-def best_per_reference(n_ref: int, ref_of: np.ndarray, rms: np.ndarray) -> np.ndarray:
-    """(n_ref,) smallest finite RMS among the pairs (reference `ref_of`, `rms`), NaN if none."""
-    best = np.full(n_ref, np.inf)
-    finite = np.isfinite(rms)
-    np.minimum.at(best, ref_of[finite].astype(np.int64), rms[finite])
-    best[np.isinf(best)] = np.nan
-    return best
-
-
 def polymorph_metrics(best: np.ndarray) -> dict[str, float]:
     """METRe and cRMSE from each reference's best RMS (n_ref,) (NaN: not recovered)."""
     recovered = np.isfinite(best)
