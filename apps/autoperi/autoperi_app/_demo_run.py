@@ -148,15 +148,16 @@ def _sample_and_score(
 ) -> None:
     """`plan.samples` CSP samples per composition from the sampler, scored by the scorer with
     novelty against the ingested subset; rows as the loop keeps them (`score_row`)."""
-    from loop_svc import GrpcSampler, GrpcScorer, score_row
+    from loop_svc import Candidates, GrpcSampler, GrpcScorer, score_row
 
     what = f"sample {plan.samples} x {', '.join(plan.compositions)} (committed checkpoint)"
     with stages.stage("sample", what):
-        crystals, served = GrpcSampler(addresses["sampler"]).sample(
+        messages, served = GrpcSampler(addresses["sampler"]).sample(
             plan.compositions, plan.samples, 0, plan.seed, ""
         )
+    crystals = Candidates(messages)  # the messages go to the scorer; rows read the crystals
     with stages.stage("score", f"score {len(crystals)} crystals (CHGNet, validity, novelty)"):
-        scores = GrpcScorer(addresses["scorer"]).score(crystals, DATASET, "main")
+        scores = GrpcScorer(addresses["scorer"]).score(crystals.messages, DATASET, "main")
     rows = [score_row(c, s) for c, s in zip(crystals, scores, strict=True)]
     result.figures["sample"] = {"checkpoint_id": served, "rows": rows}
     from autoperi_app._demo_report import scores_table

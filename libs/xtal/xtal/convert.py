@@ -41,6 +41,18 @@ def to_proto(crystal: Crystal, *, include_hash: bool = False) -> Any:
     return message
 
 
+def as_proto(item: Any) -> Any:
+    """`item` as a `crystal_pb2.Crystal`: a message is returned as it is (not copied), a Crystal
+    is converted (`to_proto`). TypeError for anything else. For senders that take both, so a
+    message received from one service goes on to the next without a round trip through Crystal."""
+    pb2 = _pb2()
+    if isinstance(item, pb2.Crystal):
+        return item
+    if isinstance(item, Crystal):
+        return to_proto(item)
+    raise TypeError(f"expected an xtal.Crystal or a crystal.v1.Crystal message, got {type(item)}")
+
+
 def from_proto(message: Any) -> Crystal:
     """The Crystal of a `crystal_pb2.Crystal` (not validated: call `.validate()`)."""
     lattice = [_vector(getattr(message.lattice, name)) for name in ("a", "b", "c")]

@@ -44,6 +44,15 @@ def test_message_fields_follow_the_proto_layout():
     assert message.provenance.generator == "ckpt-9" and not message.provenance.HasField("created")
 
 
+def test_as_proto_passes_messages_through_and_converts_crystals():
+    crystal = sample()
+    message = convert.to_proto(crystal)
+    assert convert.as_proto(message) is message  # no copy, no round trip through Crystal
+    assert convert.as_proto(crystal) == message
+    with pytest.raises(TypeError, match=r"crystal\.v1\.Crystal message"):
+        convert.as_proto(crystal.to_pymatgen())
+
+
 def test_empty_message_gives_an_invalid_crystal_not_an_exception():
     crystal = convert.from_proto(pb2.Crystal())
     assert crystal.num_atoms == 0 and crystal.volume == 0.0

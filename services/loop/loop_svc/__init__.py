@@ -14,6 +14,7 @@ __all__ = [
     "STAGES",
     "Addresses",
     "CandidateScore",
+    "Candidates",
     "CspEvaluator",
     "Evaluation",
     "FineTune",
@@ -46,6 +47,7 @@ __all__ = [
 __getattr__ = lazy_exports(
     __name__,
     {
+        "Candidates": "._candidates",
         "loop_to_proto": "._convert",
         "round_to_proto": "._convert",
         "GrpcSampler": "._clients",

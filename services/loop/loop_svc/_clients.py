@@ -1,7 +1,9 @@
 """What the loop engine needs from the other services, and their gRPC implementations.
 
 `LoopClients` bundles one object per service; tests build it against in-process servers, the CLI
-from addresses. Each client turns the engine's plain values into requests and back.
+from addresses. Each client turns the engine's plain values into requests and back; crystals
+travel as `crystal.v1.Crystal` messages from the sampler's reply to the scorer and the ingest
+(an `xtal.Crystal` is accepted too, and converted).
 """
 
 from __future__ import annotations
@@ -19,17 +21,23 @@ from autoperi.sampler.v1 import sampler_pb2, sampler_pb2_grpc
 from autoperi.scorer.v1 import scorer_pb2, scorer_pb2_grpc
 from autoperi.training.v1 import training_pb2 as tpb
 from storage import ObjectStore
-from xtal import Crystal, convert
+from xtal import Crystal
+from xtal.convert import as_proto
 
 BATCH = 256  # crystals per ingest message
 
 
+CrystalMessage = crystal_pb2.Crystal
+Sendable = CrystalMessage | Crystal  # messages are sent as they are, Crystals converted
+
+
 class Sampler(Protocol):
-    """CSP candidates: `n` crystals per composition; (crystals, checkpoint id that made them)."""
+    """CSP candidates: `n` crystals per composition, in order; (their messages, checkpoint id
+    that made them)."""
 
     def sample(
         self, compositions: Sequence[str], n: int, steps: int, seed: int, checkpoint_id: str
-    ) -> tuple[list[Crystal], str]: ...
+    ) -> tuple[list[CrystalMessage], str]: ...
 
 
 class Scorer(Protocol):
@@ -37,7 +45,7 @@ class Scorer(Protocol):
 
     def has_hull(self) -> bool: ...
 
-    def score(self, crystals: Sequence[Crystal], dataset: str, ref: str) -> list[Any]: ...
+    def score(self, crystals: Sequence[Sendable], dataset: str, ref: str) -> list[Any]: ...
 
 
 class Evaluator(Protocol):
@@ -66,8 +74,9 @@ class GrpcSampler:
 
     def sample(
         self, compositions: Sequence[str], n: int, steps: int, seed: int, checkpoint_id: str
-    ) -> tuple[list[Crystal], str]:
-        """`checkpoint_id` is not sent: the served checkpoint is used and returned."""
+    ) -> tuple[list[CrystalMessage], str]:
+        """The replies' messages as they came; `checkpoint_id` is not sent: the served checkpoint
+        is used and returned."""
         from sampler_svc.client import CHANNEL_OPTIONS, csp_spec, metadata
 
         crystals, served = [], ""
@@ -80,7 +89,7 @@ class GrpcSampler:
                     timeout=self.timeout_s,
                     metadata=metadata(timeout=self.timeout_s),
                 )
-                crystals += [convert.from_proto(c) for c in reply.crystals]
+                crystals.extend(reply.crystals)
                 served = reply.checkpoint_id
         return crystals, served
 
@@ -97,7 +106,8 @@ class GrpcScorer:
             info = stub.GetScorerInfo(scorer_pb2.GetScorerInfoRequest(), timeout=30)
         return info.hull_configured
 
-    def score(self, crystals: Sequence[Crystal], dataset: str, ref: str) -> list[Any]:
+    def score(self, crystals: Sequence[Sendable], dataset: str, ref: str) -> list[Any]:
+        """One scorer_svc.Scores per crystal, in order (messages are sent as they are)."""
         from scorer_svc import Reference, ScoreOptions
         from scorer_svc.client import score
 
@@ -115,14 +125,15 @@ class IngestClient:
         return ingest_pb2_grpc.IngestServiceStub(channel)
 
     def ingest(
-        self, dataset: str, branch: str, source: str, crystals: Sequence[Crystal], **header
+        self, dataset: str, branch: str, source: str, crystals: Sequence[Sendable], **header
     ) -> ingest_pb2.IngestResponse:
         """Add `crystals` to `branch` (created from `source` when missing); duplicates by
-        content hash are counted, not added."""
+        content hash are counted, not added. Messages are sent as they are; the ingest validates
+        and canonicalises each (rejected ones are counted in the reply, with their reasons)."""
         head = ingest_pb2.IngestHeader(
             dataset=dataset, branch=branch, create_branch_from=source, **header
         )
-        protos = [convert.to_proto(c) for c in crystals]
+        protos = [as_proto(c) for c in crystals]
 
         def requests():
             yield ingest_pb2.IngestRequest(header=head)

@@ -3,8 +3,9 @@ evaluate -> merge (only if the held-out metric improves by `min_improvement`).
 
 Idempotent and resumable. Each stage's results go into the journal before the stage is marked
 done, and every stage can be redone safely after a crash: sampling is seeded by (seed, round) and
-its candidates are kept in a file; scoring and selection are pure; the ingest dedups by content
-hash; the training run's request_id is derived from (loop id, round, attempt), so a retried
+its candidates are kept in a file (the sampler's messages, which later stages send on as they are;
+only a resumed round reads them back); scoring and selection are pure; the ingest dedups by
+content hash; the training run's request_id is derived from (loop id, round, attempt), so a retried
 StartRun returns the same run; evaluation is seeded; merging a merged branch is a no-op.
 """
 
@@ -18,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from autoperi.crystal.v1 import crystal_pb2
 from autoperi.training.v1 import training_pb2 as tpb
-from xtal import Crystal, convert
 
+from loop_svc._candidates import FILE_NAME, Candidates, write_atomic
 from loop_svc._clients import LoopClients, fetch_checkpoint_dir
 from loop_svc._journal import STAGES, Journal
 from loop_svc._rounds import candidate_scores, fingerprint_fn, score_row
@@ -49,6 +49,7 @@ class LoopEngine:
     def __init__(self, spec: LoopSpec, clients: LoopClients, journal: Journal) -> None:
         self.spec, self.clients, self.journal = spec, clients, journal
         self.cache = journal.directory / "checkpoints"
+        self._kept: tuple[int, Candidates] | None = None  # the current round's, once known
 
     def run(self) -> dict[str, Any]:
         data = self.journal.data
@@ -108,11 +109,11 @@ class LoopEngine:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _candidates(self, index: int) -> list[Crystal]:
-        batch = crystal_pb2.CrystalBatch.FromString(
-            (self._files(index) / "candidates.pb").read_bytes()
-        )
-        return [convert.from_proto(c) for c in batch.crystals]
+    def _candidates(self, index: int) -> Candidates:
+        """The round's candidates: as sampled in this process, else (a resumed round) its file."""
+        if self._kept is None or self._kept[0] != index:
+            self._kept = (index, Candidates.read(self._files(index) / FILE_NAME))
+        return self._kept[1]
 
     def _scores(self, index: int) -> list[dict[str, Any]]:
         return json.loads((self._files(index) / "scores.json").read_text())
@@ -121,20 +122,21 @@ class LoopEngine:
 
     def _sampling(self, index: int, rnd: dict) -> None:
         spec, checkpoint = self.spec, self.journal.data["current_checkpoint_id"]
-        crystals, used = self.clients.sampler.sample(
+        messages, used = self.clients.sampler.sample(
             spec.targets, spec.samples_per_target, spec.sample_steps,
             spec.seed + 1000 * index, checkpoint,
         )  # fmt: skip
-        batch = crystal_pb2.CrystalBatch(crystals=[convert.to_proto(c) for c in crystals])
-        _write_bytes(self._files(index) / "candidates.pb", batch.SerializeToString())
-        rnd.update(num_generated=len(crystals), sampled_checkpoint_id=used)
+        candidates = Candidates(messages)
+        candidates.write(self._files(index) / FILE_NAME)
+        self._kept = (index, candidates)
+        rnd.update(num_generated=len(candidates), sampled_checkpoint_id=used)
         rnd["current_checkpoint_id"] = checkpoint
 
     def _scoring(self, index: int, rnd: dict) -> None:
-        crystals = self._candidates(index)
-        scores = self.clients.scorer.score(crystals, self.spec.dataset, self.spec.branch)
-        rows = [score_row(c, s) for c, s in zip(crystals, scores, strict=True)]
-        _write_bytes(self._files(index) / "scores.json", json.dumps(rows).encode())
+        candidates = self._candidates(index)
+        scores = self.clients.scorer.score(candidates.messages, self.spec.dataset, self.spec.branch)
+        rows = [score_row(c, s) for c, s in zip(candidates, scores, strict=True)]
+        write_atomic(self._files(index) / "scores.json", json.dumps(rows).encode())
         rnd.update(
             num_scored=sum(not r["error"] for r in rows),
             num_valid=sum(r["structure_valid"] and r["composition_valid"] for r in rows),
@@ -164,8 +166,7 @@ class LoopEngine:
         )
 
     def _ingesting(self, index: int, rnd: dict) -> None:
-        crystals = self._candidates(index)
-        chosen = [crystals[i] for i in rnd["selected"]]
+        chosen = self._candidates(index).chosen(rnd["selected"])
         ingest, spec = self.clients.ingest, self.spec
         reply = ingest.ingest(
             spec.dataset, rnd["branch"], spec.branch, chosen,
@@ -264,9 +265,3 @@ class LoopEngine:
         )  # fmt: skip
         rnd.update(merged=True, merge_commit_id=commit, decision=f"merged: {change}")
         self.journal.data["current_checkpoint_id"] = rnd["checkpoint_id"]
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from autoperi_data import CrystalArrays, read_records
 from storage import ObjectStore
-from xtal import Crystal
+from xtal import Crystal, convert
 
-from loop_svc._clients import fetch_checkpoint_dir
+from loop_svc._clients import CrystalMessage, fetch_checkpoint_dir
 
 log = logging.getLogger("loop_svc.evaluate")
 
@@ -48,17 +48,18 @@ class _Generators:
 
 
 class LocalSampler:
-    """Samples in this process from the loop's current checkpoint (any id of the store)."""
+    """Samples in this process from the loop's current checkpoint (any id of the store); replies
+    with messages, as the sampler service does."""
 
     def __init__(self, objects: ObjectStore, cache: Path) -> None:
         self._generators = _Generators(objects, cache)
 
     def sample(
         self, compositions: Sequence[str], n: int, steps: int, seed: int, checkpoint_id: str
-    ) -> tuple[list[Crystal], str]:
+    ) -> tuple[list[CrystalMessage], str]:
         generator = self._generators.get(checkpoint_id)
         crystals = generator.generate_csp(list(compositions), n, steps or None, seed=seed)
-        return crystals, checkpoint_id
+        return [convert.to_proto(c) for c in crystals], checkpoint_id
 
 
 class CspEvaluator:

@@ -67,12 +67,10 @@ def summary_markdown(journal: dict[str, Any]) -> str:
 
 def round_report(journal: dict, rnd: dict, files: Path, out_dir: Path) -> Path:
     """`round-<k>.md` and its figures from the round's scores and candidates."""
-    from autoperi.crystal.v1 import crystal_pb2
-    from xtal import convert
+    from loop_svc._candidates import FILE_NAME, Candidates
 
     rows = json.loads((files / "scores.json").read_text())
-    batch = crystal_pb2.CrystalBatch.FromString((files / "candidates.pb").read_bytes())
-    crystals = [convert.from_proto(c) for c in batch.crystals]
+    crystals = Candidates.read(files / FILE_NAME)
     selected = rnd.get("selected", [])
     name = f"round-{rnd['index']}"
     figures = figures_of(rows, crystals, selected, out_dir, name)
@@ -125,7 +123,7 @@ def _lowest_per_formula(rows: list[dict]) -> dict[str, float]:
 
 
 def figures_of(
-    rows: list[dict], crystals: list[Crystal], selected: Sequence[int], out_dir: Path, name: str
+    rows: list[dict], crystals: Sequence[Crystal], selected: Sequence[int], out_dir: Path, name: str
 ) -> dict[str, str]:
     """The round's PNGs and the selected structures' CIF; {figure: file name}."""
     chosen = set(selected)

@@ -3,10 +3,10 @@ counts and decision, and the PNG figures (real Perov-5 crystals, made-up scores)
 
 import json
 
-from autoperi.crystal.v1 import crystal_pb2
 from trainer_svc.testing import perov_subset
 from xtal import convert
 
+from loop_svc import Candidates
 from loop_svc._report import write_report
 from loop_svc._spec import Evaluation, LoopSpec
 
@@ -14,8 +14,7 @@ from loop_svc._spec import Evaluation, LoopSpec
 def _round_files(tmp_path, crystals):
     files = tmp_path / "loop" / "round-1"
     files.mkdir(parents=True)
-    batch = crystal_pb2.CrystalBatch(crystals=[convert.to_proto(c) for c in crystals])
-    (files / "candidates.pb").write_bytes(batch.SerializeToString())
+    Candidates(convert.to_proto(c) for c in crystals).write(files / "candidates.pb")
     rows = [
         {
             "content_hash": c.content_hash(), "formula": c.formula, "num_atoms": c.num_atoms,

@@ -11,9 +11,8 @@ import sys
 import time
 
 import pytest
-from autoperi.crystal.v1 import crystal_pb2
-from xtal import convert
 
+from loop_svc._candidates import Candidates
 from loop_svc._clients import IngestClient, TrainerClient
 from loop_svc._rounds import candidate_scores, fingerprint_fn
 from loop_svc._select import SelectionCriteria, select_candidates
@@ -78,8 +77,7 @@ def test_a_loop_killed_mid_round_resumes_without_duplicates(loop_stack, data_dir
     # the selection an uninterrupted loop makes from the round's scores
     files = tmp_path / "loops" / LOOP_ID / "round-1"
     rows = json.loads((files / "scores.json").read_text())
-    batch = crystal_pb2.CrystalBatch.FromString((files / "candidates.pb").read_bytes())
-    candidates = [convert.from_proto(c) for c in batch.crystals]
+    candidates = Candidates.read(files / "candidates.pb")
     criteria = SelectionCriteria(True, True, None, 4, 0.1)  # the CLI's (no hull here)
     scores = candidate_scores(rows, per_composition=True)
     uninterrupted = select_candidates(scores, criteria, fingerprint_fn(candidates))

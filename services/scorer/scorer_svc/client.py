@@ -1,16 +1,19 @@
 """Client helper: score crystals on a running scorer service (used by other services).
 
-`score(address, crystals, options)` sends the crystals in requests of at most `chunk_size`
-(the server's max_batch_size is 256 by default) and returns one `Scores` per crystal, in input
-order; per-crystal failures are in `Scores.error`, request failures raise `grpc.RpcError`.
+`score(address, crystals, options)` sends the crystals (`xtal.Crystal`s or `crystal.v1.Crystal`
+messages, which go as they are) in requests of at most `chunk_size` (the server's max_batch_size
+is 256 by default) and returns one `Scores` per crystal, in input order; per-crystal failures are
+in `Scores.error`, request failures raise `grpc.RpcError` (INVALID_ARGUMENT, with the reason, for
+a malformed message).
 """
 
 from collections.abc import Sequence
 
 import grpc
+from autoperi.crystal.v1 import crystal_pb2
 from autoperi.scorer.v1 import scorer_pb2, scorer_pb2_grpc
 from xtal import Crystal
-from xtal.convert import to_proto
+from xtal.convert import as_proto
 
 from scorer_svc._convert import options_to_proto, scores_from_message
 from scorer_svc._model import ScoreOptions, Scores
@@ -18,7 +21,7 @@ from scorer_svc._model import ScoreOptions, Scores
 
 def score(
     address: str,
-    crystals: Sequence[Crystal],
+    crystals: Sequence[Crystal | crystal_pb2.Crystal],
     options: ScoreOptions | None = None,
     *,
     timeout_s: float | None = 600.0,
@@ -32,7 +35,7 @@ def score(
     with grpc.insecure_channel(address) as channel:
         stub = scorer_pb2_grpc.ScorerServiceStub(channel)
         for start in range(0, len(crystals), chunk_size):
-            chunk = [to_proto(c) for c in crystals[start : start + chunk_size]]
+            chunk = [as_proto(c) for c in crystals[start : start + chunk_size]]
             reply = stub.Score(
                 scorer_pb2.ScoreRequest(crystals=chunk, options=message), timeout=timeout_s
             )

@@ -196,10 +196,17 @@ def test_stream_relaxes_and_returns_every_index(stub, real_crystals, direct):
 
 
 def test_client_helper_returns_scores_in_order(scorer_server, real_crystals, direct):
-    results = score(scorer_server.address, real_crystals, ScoreOptions(), chunk_size=3)
+    # every other crystal as its crystal.v1 message, which the helper sends as it is
+    mixed = [to_proto(c) if i % 2 else c for i, c in enumerate(real_crystals)]
+    results = score(scorer_server.address, mixed, ScoreOptions(), chunk_size=3)
     assert [r.index for r in results] == list(range(len(real_crystals)))
     energies = [r.energy_per_atom for r in results]
     np.testing.assert_allclose(energies, [float(p["e"]) for p in direct], atol=1e-5)
+    assert [r.content_hash for r in results] == [c.content_hash() for c in real_crystals]
+    bad = to_proto(real_crystals[0])
+    bad.sites[0].atomic_number = 0
+    code, details = _code(lambda: score(scorer_server.address, [bad], timeout_s=30))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "crystal 0" in details
 
 
 def test_cli_scores_cif_and_samples_json_on_the_server(scorer_server, real_crystals, tmp_path):
