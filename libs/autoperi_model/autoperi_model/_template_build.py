@@ -44,14 +44,6 @@ def library_from(crystals: SymmetricCrystals) -> TemplateLibrary:
     return TemplateLibrary(crystals, prototypes, substitution_scores(prototypes, sites))
 
 
-def substituted(library: TemplateLibrary, candidate: Candidate) -> CrystalArrays:
-    """The candidate's template with the query's elements in place of its own."""
-    crystals, i = library.crystals, candidate.index
-    atoms = crystals.atoms_of(i)
-    numbers = np.array([candidate.mapping[int(z)] for z in crystals.numbers_of(i)])
-    return CrystalArrays(crystals.lattice[i].numpy(), numbers, crystals.frac_coords[atoms].numpy())
-
-
 @dataclass(frozen=True)
 class LabelledQuery:
     """One query's candidates with features (M, F), match labels (M,) and RMS (M,; NaN: none)."""
@@ -75,7 +67,11 @@ def label_queries(
         library.candidates(q.atomic_numbers, exclude=e)
         for q, e in zip(queries, exclude, strict=True)
     ]
-    pairs = [(substituted(library, c), q) for q, cs in zip(queries, found, strict=True) for c in cs]
+    pairs = [
+        (library.substituted(c.index, c.mapping), q)
+        for q, cs in zip(queries, found, strict=True)
+        for c in cs
+    ]
     rms = np.asarray(matcher(pairs), dtype=float)
     out, start = [], 0
     for cands in found:

@@ -119,6 +119,11 @@ class TemplateGenerator(Generator):
         self.fallback = fallback
         self.max_z = MAX_Z
         self.start_time = float(manifest.get("start_time", 0.0))
+        # a ranker reads the features it was trained on (a checkpoint may predate newer ones)
+        self.ranker_columns = [FEATURES.index(f) for f in manifest.get("features", FEATURES)]
+        self.match_known = (
+            ranker is not None and FEATURES.index("known_structure") in self.ranker_columns
+        )
         if flow is None:
             self.samplers, self.default_sampler, self.default_steps = ("template",), "template", 1
         else:
@@ -138,12 +143,12 @@ class TemplateGenerator(Generator):
 
     def ranked(self, numbers: np.ndarray) -> list[Candidate]:
         """The candidates of a cell, best first (the ranker's logits, or the Mendeleev cost)."""
-        cands = self.library.candidates(numbers)
+        cands = self.library.candidates(numbers, match_known=self.match_known)
         if not cands:
             return []
         features = np.stack([c.features for c in cands])
         if self.ranker is not None:
-            scores = self.ranker.score(features)
+            scores = self.ranker.score(features[:, self.ranker_columns])
         else:
             scores = -features[:, FEATURES.index("mendeleev_rank")]
         return [cands[i] for i in np.argsort(-scores, kind="stable")]
@@ -215,10 +220,8 @@ class TemplateGenerator(Generator):
         return Crystal(lat, frac % 1.0, numbers, properties=info, provenance=prov)
 
     def _template_arrays(self, cand: Candidate):
-        crystals = self.library.crystals
-        atoms = crystals.atoms_of(cand.index)
-        numbers = np.array([cand.mapping[int(z)] for z in crystals.numbers_of(cand.index)])
-        return crystals.lattice[cand.index].numpy(), crystals.frac_coords[atoms].numpy(), numbers
+        lat, numbers, frac = self.library.substituted(cand.index, cand.mapping)
+        return lat, frac, numbers
 
     def _refined(self, cands, specs, steps, sampler) -> list[Crystal]:
         """The flow from each template's base (at `start_time` along the path to it) to t = 1."""

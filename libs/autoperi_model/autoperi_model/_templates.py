@@ -9,6 +9,10 @@ from the library (how often two elements occupy the same Wyckoff sites of the sa
 as pointwise mutual information). Candidates are the best `top_mendeleev` by the first and the
 best `top_learned` by the second; `FEATURES` describe each for the ranker (`_ranking`).
 A prototype is a space group with the multiset of per-element Wyckoff signatures (anonymous).
+"known_structure" says whether a candidate is, by the evaluation protocol's StructureMatcher
+tolerances (`SAME_STRUCTURE`), a structure the library already holds for the query's composition
+(the queried crystal itself excluded): whether that is evidence for or against it is the
+dataset's to say and the ranker's to learn.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from autoperi_data import CrystalArrays
+from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Element
 
 from autoperi_model._symmetry_data import SymmetricCrystals
@@ -31,8 +37,10 @@ FEATURES = (
     "electronegativity", "electronegativity_max", "radius", "radius_max",
     "vote10", "vote10_learned", "weighted_vote", "popularity", "popularity_share",
     "log_candidates", "num_atoms", "num_elements", "space_group",
-    "same_composition", "polymorphs", "same_assignment",
+    "same_composition", "polymorphs", "same_assignment", "known_structure",
 )  # fmt: skip
+#: StructureMatcher tolerances of the CSP evaluation protocol (SCIENCE.md 5.1)
+SAME_STRUCTURE = {"stol": 0.5, "ltol": 0.3, "angle_tol": 10.0}
 _PERMUTATIONS = {g: np.array(list(itertools.permutations(range(g)))) for g in range(1, 8)}
 
 
@@ -107,10 +115,19 @@ class TemplateLibrary:
         pairs = zip(members, [self.prototype[idx] for idx in members.values()], strict=True)
         self.popularity = collections.Counter((k, int(p)) for k, ps in pairs for p in ps)
         self.key_size = {k: len(v[0]) for k, v in self.keys.items()}
-        self.polymorphs = collections.Counter(tuple(sorted(z.tolist())) for z in self._numbers)
+        self.by_composition: dict[tuple, list[int]] = collections.defaultdict(list)
+        for i, z in enumerate(self._numbers):
+            self.by_composition[tuple(sorted(z.tolist()))].append(i)
 
     def __len__(self) -> int:
         return len(self.crystals)
+
+    def substituted(self, index: int, mapping: dict[int, int]) -> CrystalArrays:
+        """Library crystal `index` with its elements replaced by `mapping` (template Z -> Z)."""
+        crystals = self.crystals
+        numbers = np.array([mapping[int(z)] for z in crystals.numbers_of(index)])
+        frac = crystals.frac_coords[crystals.atoms_of(index)].numpy()
+        return CrystalArrays(crystals.lattice[index].numpy(), numbers, frac)
 
     def _assign(self, numbers: np.ndarray, cost_name: str):
         """Best assignment per same-key crystal: (indices (m,), total cost (m,), per count group
@@ -134,9 +151,12 @@ class TemplateLibrary:
         exclude: int | None = None,
         top_mendeleev: int = 20,
         top_learned: int = 10,
+        match_known: bool = True,
     ) -> list[Candidate]:
         """The candidates for a query cell (atomic numbers (n,)), `exclude` left out (a library
-        crystal queried against the rest); [] when no library crystal has the query's key."""
+        crystal queried against the rest); [] when no library crystal has the query's key.
+        `match_known=False` skips the StructureMatcher check of "known_structure" (it reads 0),
+        for an order that does not use that feature."""
         numbers = np.asarray(numbers)
         if composition_key(numbers) not in self.keys:
             return []
@@ -148,7 +168,10 @@ class TemplateLibrary:
         by_men = np.lexsort((idx, np.where(keep, men, np.inf)))[: int(keep.sum())]
         by_learned = np.lexsort((idx, np.where(keep, learned, np.inf)))[: int(keep.sum())]
         chosen = list(dict.fromkeys([*by_men[:top_mendeleev], *by_learned[:top_learned]]))
+        same = self.by_composition.get(tuple(sorted(numbers.tolist())), [])
+        known = [i for i in same if i != exclude]
         context = _QueryContext(self, numbers, idx, men, learned, by_men, by_learned)
+        context.set_known(known, match_known)
         return [
             Candidate(
                 int(idx[j]),
@@ -192,6 +215,27 @@ class _QueryContext:
         self.weighted = {p: w / total for p, w in weights.items()}
         self.composition = tuple(sorted(numbers.tolist()))
         self.log_candidates = float(np.log(len(by_men)))
+        self.set_known([], False)
+
+    def set_known(self, known: list[int], match: bool) -> None:
+        """The library crystals of the query's composition (the queried one left out), and
+        whether candidates are matched against them."""
+        self.known, self.match_known = known, match
+        self._matcher = StructureMatcher(**SAME_STRUCTURE)
+
+    def known_structure(self, j: int, mapping: dict[int, int]) -> bool:
+        """Whether candidate j matches a library crystal of the query's composition (same space
+        group first, as a cheap filter)."""
+        group = int(self.lib.crystals.space_group[self.idx[j]])
+        known = [i for i in self.known if int(self.lib.crystals.space_group[i]) == group]
+        if not known or not self.match_known:
+            return False
+        lib = self.lib
+        mine = lib.substituted(int(self.idx[j]), mapping).to_pymatgen()
+        identity = {int(z): int(z) for z in set(self.composition)}
+        return any(
+            self._matcher.fit(mine, lib.substituted(i, identity).to_pymatgen()) for i in known
+        )
 
     def features(self, j: int, men_groups, learned_groups) -> np.ndarray:
         lib, n, p = self.lib, self.n, int(self.proto[j])
@@ -212,8 +256,8 @@ class _QueryContext:
             self.top_men[p], self.top_learned[p], self.weighted.get(p, 0.0),
             np.log1p(pop), pop / lib.key_size[self.key],
             self.log_candidates, n, self.num_elements, int(lib.crystals.space_group[self.idx[j]]),
-            float(template == self.composition), lib.polymorphs.get(self.composition, 0),
-            float(same),
+            float(template == self.composition), len(self.known),
+            float(same), float(self.known_structure(j, _mapping(men_groups, j))),
         )  # fmt: skip
         return np.asarray(values, dtype=float)
 

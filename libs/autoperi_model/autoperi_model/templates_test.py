@@ -10,13 +10,14 @@ import pytest
 import spglib
 import torch
 from autoperi_data import read_records
+from pymatgen.analysis.structure_matcher import StructureMatcher
 
 from autoperi_model import Config, Generator, SampleSpec, build_model, save_checkpoint
 from autoperi_model._ranking import fit_ranker, listwise_loss
 from autoperi_model._symmetry_data import SymmetricCrystals, analyze_many
-from autoperi_model._template_build import library_from, substituted
+from autoperi_model._template_build import library_from
 from autoperi_model._template_generator import save_templates
-from autoperi_model._templates import ELEMENTS, FEATURES, composition_key
+from autoperi_model._templates import ELEMENTS, FEATURES, SAME_STRUCTURE, composition_key
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +81,30 @@ def test_a_crystal_is_its_own_best_lookup_template(library):
         )
 
 
+def test_known_structure_is_a_structure_match_with_a_crystal_of_the_query_composition(library):
+    col = FEATURES.index("known_structure")
+    matcher = StructureMatcher(**SAME_STRUCTURE)
+    for i in range(0, len(library), 9):
+        numbers = library.crystals.numbers_of(i)
+        own = [c for c in library.candidates(numbers) if c.index == i]
+        assert own[0].features[col] == 1  # the queried crystal itself, when not left out
+        assert all(c.features[col] == 0 for c in library.candidates(numbers, match_known=False))
+        same = [
+            j for j in range(len(library))
+            if j != i and sorted(library.crystals.numbers_of(j)) == sorted(numbers)
+        ]  # fmt: skip
+        structures = [_as_is(library, j) for j in same]
+        for cand in library.candidates(numbers, exclude=i):
+            mine = library.substituted(cand.index, cand.mapping).to_pymatgen()
+            expected = any(matcher.fit(mine, s) for s in structures)
+            assert cand.features[col] == float(expected)
+
+
+def _as_is(library, j):
+    identity = {int(z): int(z) for z in library.crystals.numbers_of(j)}
+    return library.substituted(j, identity).to_pymatgen()
+
+
 def test_substitution_scores_are_symmetric_with_the_diagonal_on_top(library):
     s = library.substitution
     np.testing.assert_allclose(s, s.T)
@@ -89,7 +114,7 @@ def test_substitution_scores_are_symmetric_with_the_diagonal_on_top(library):
 def test_substituted_template_has_the_query_composition(library):
     numbers = library.crystals.numbers_of(5)
     for cand in library.candidates(numbers, exclude=5)[:5]:
-        arrays = substituted(library, cand)
+        arrays = library.substituted(cand.index, cand.mapping)
         assert sorted(arrays.atomic_numbers.tolist()) == sorted(numbers.tolist())
         np.testing.assert_array_equal(arrays.lattice, library.crystals.lattice[cand.index].numpy())
 
@@ -132,6 +157,18 @@ def test_checkpoint_round_trip_and_sampling(library, tmp_path):
     assert gen.serves(numbers) and not gen.serves(orphan)
     with pytest.raises(ValueError, match="no template"):
         gen.generate_types([orphan])
+
+
+def test_a_ranker_reads_the_features_it_was_trained_on(library, tmp_path):
+    older = list(FEATURES[:-1])  # a checkpoint built before the newest feature existed
+    ranker = fit_ranker([np.random.default_rng(2).normal(size=(4, len(older)))], [np.eye(4)[0]])
+    save_templates(tmp_path, library, ranker, {"hidden": 32, "features": older})
+    gen = Generator.from_checkpoint(tmp_path, tasks=("csp",))
+    numbers = library.crystals.numbers_of(3)
+    cands = library.candidates(numbers)
+    scores = ranker.score(np.stack([c.features[:-1] for c in cands]))
+    expected = [cands[i].index for i in np.argsort(-scores, kind="stable")]
+    assert [c.index for c in gen.ranked(numbers)] == expected
 
 
 def test_a_tampered_library_is_refused(library, tmp_path):
