@@ -169,14 +169,13 @@ class TemplateLibrary:
         by_learned = np.lexsort((idx, np.where(keep, learned, np.inf)))[: int(keep.sum())]
         chosen = list(dict.fromkeys([*by_men[:top_mendeleev], *by_learned[:top_learned]]))
         same = self.by_composition.get(tuple(sorted(numbers.tolist())), [])
-        known = [i for i in same if i != exclude]
         context = _QueryContext(self, numbers, idx, men, learned, by_men, by_learned)
-        context.set_known(known, match_known)
+        known = [i for i in same if i != exclude]
         return [
             Candidate(
                 int(idx[j]),
                 _mapping(men_groups, j),
-                context.features(j, men_groups, learned_groups),
+                context.features(j, men_groups, learned_groups, known, match_known),
             )
             for j in chosen
         ]
@@ -215,29 +214,22 @@ class _QueryContext:
         self.weighted = {p: w / total for p, w in weights.items()}
         self.composition = tuple(sorted(numbers.tolist()))
         self.log_candidates = float(np.log(len(by_men)))
-        self.set_known([], False)
 
-    def set_known(self, known: list[int], match: bool) -> None:
-        """The library crystals of the query's composition (the queried one left out), and
-        whether candidates are matched against them."""
-        self.known, self.match_known = known, match
-        self._matcher = StructureMatcher(**SAME_STRUCTURE)
-
-    def known_structure(self, j: int, mapping: dict[int, int]) -> bool:
-        """Whether candidate j matches a library crystal of the query's composition (same space
-        group first, as a cheap filter)."""
-        group = int(self.lib.crystals.space_group[self.idx[j]])
-        known = [i for i in self.known if int(self.lib.crystals.space_group[i]) == group]
-        if not known or not self.match_known:
+    def known_structure(self, j: int, mapping: dict[int, int], known: list[int]) -> bool:
+        """Whether candidate j matches one of the library crystals `known` (those of the query's
+        composition); same space group first, as a cheap filter."""
+        lib, group = self.lib, int(self.lib.crystals.space_group[self.idx[j]])
+        known = [i for i in known if int(lib.crystals.space_group[i]) == group]
+        if not known:
             return False
-        lib = self.lib
+        matcher = StructureMatcher(**SAME_STRUCTURE)
         mine = lib.substituted(int(self.idx[j]), mapping).to_pymatgen()
         identity = {int(z): int(z) for z in set(self.composition)}
-        return any(
-            self._matcher.fit(mine, lib.substituted(i, identity).to_pymatgen()) for i in known
-        )
+        return any(matcher.fit(mine, lib.substituted(i, identity).to_pymatgen()) for i in known)
 
-    def features(self, j: int, men_groups, learned_groups) -> np.ndarray:
+    def features(self, j, men_groups, learned_groups, known, match_known) -> np.ndarray:
+        """Candidate j's `FEATURES`; `known`: the library crystals of the query's composition
+        (the queried one left out), matched against when `match_known`."""
         lib, n, p = self.lib, self.n, int(self.proto[j])
         pairs = _pairs(men_groups, j)
         d_men, d_x, d_r = (
@@ -256,8 +248,8 @@ class _QueryContext:
             self.top_men[p], self.top_learned[p], self.weighted.get(p, 0.0),
             np.log1p(pop), pop / lib.key_size[self.key],
             self.log_candidates, n, self.num_elements, int(lib.crystals.space_group[self.idx[j]]),
-            float(template == self.composition), len(self.known),
-            float(same), float(self.known_structure(j, _mapping(men_groups, j))),
+            float(template == self.composition), len(known),
+            float(same), match_known and self.known_structure(j, _mapping(men_groups, j), known),
         )  # fmt: skip
         return np.asarray(values, dtype=float)
 
