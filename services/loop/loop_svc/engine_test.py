@@ -6,7 +6,6 @@ in `make test`, candidates_test and the scorer's client test cover the pieces.""
 
 import pytest
 from autoperi.crystal.v1 import crystal_pb2
-from storage import LocalObjectStore, LocalVersionStore
 from trainer_svc.testing import perov_subset
 
 from loop_svc import (
@@ -23,7 +22,7 @@ from loop_svc import (
     TrainerClient,
     round_branch,
 )
-from loop_svc.conftest import CHECKPOINT
+from loop_svc.conftest import CHECKPOINT, seeded_store
 
 DATASET = "engine-perov"
 FIRST_STAGES = ("sampling", "scoring", "selecting", "ingesting")
@@ -33,30 +32,15 @@ FIRST_STAGES = ("sampling", "scoring", "selecting", "ingesting")
 def clients(data_dir, tmp_path_factory):
     """LoopClients over real ingest and scorer servers sharing one store, whose dataset
     DATASET holds 8 Perov-5 train crystals; the sampler runs in this process."""
-    from ingest_svc import IngestDeps, IngestSettings
-    from ingest_svc import create_server as create_ingest
-    from ingest_svc.testing import serving
-    from scorer_svc import ScorerDeps, ScorerSettings
-    from scorer_svc import create_server as create_scorer
-
     root = tmp_path_factory.mktemp("engine")
-    objects = LocalObjectStore(root / "store", durable=False)
-    versions = LocalVersionStore(objects)
-    plain = {"host": "127.0.0.1", "port": 0, "log_json": False}
-    scorer_settings = ScorerSettings(**plain, batch_size=8, worker_startup_timeout_s=600)
-    with (
-        serving(lambda: create_ingest(IngestSettings(**plain), IngestDeps(versions))) as ingest,
-        serving(lambda: create_scorer(scorer_settings, ScorerDeps(versions))) as scorer,
-    ):
-        seed = perov_subset(data_dir, 8)
-        IngestClient(ingest.address).ingest(DATASET, "main", "", seed, create_dataset=True)
+    with seeded_store(root, data_dir, DATASET, 8) as store:
         yield LoopClients(
-            sampler=LocalSampler(objects, root / "cache"),
-            scorer=GrpcScorer(scorer.address),
-            ingest=IngestClient(ingest.address),
+            sampler=LocalSampler(store.objects, root / "cache"),
+            scorer=GrpcScorer(store.scorer),
+            ingest=IngestClient(store.ingest),
             trainer=TrainerClient("127.0.0.1:1"),  # not reached by these stages
-            evaluator=CspEvaluator(perov_subset(data_dir, 1, "val"), objects, root / "cache"),
-            objects=objects,
+            evaluator=CspEvaluator(perov_subset(data_dir, 1, "val"), store.objects, root / "cache"),
+            objects=store.objects,
         )
 
 
