@@ -214,6 +214,8 @@ class _QueryContext:
         self.weighted = {p: w / total for p, w in weights.items()}
         self.composition = tuple(sorted(numbers.tolist()))
         self.log_candidates = float(np.log(len(by_men)))
+        self._matcher = StructureMatcher(**SAME_STRUCTURE)
+        self._structures: dict = {}  # library index -> Structure, for known_structure
 
     def known_structure(self, j: int, mapping: dict[int, int], known: list[int]) -> bool:
         """Whether candidate j matches one of the library crystals `known` (those of the query's
@@ -222,10 +224,16 @@ class _QueryContext:
         known = [i for i in known if int(lib.crystals.space_group[i]) == group]
         if not known:
             return False
-        matcher = StructureMatcher(**SAME_STRUCTURE)
         mine = lib.substituted(int(self.idx[j]), mapping).to_pymatgen()
-        identity = {int(z): int(z) for z in set(self.composition)}
-        return any(matcher.fit(mine, lib.substituted(i, identity).to_pymatgen()) for i in known)
+        return any(self._matcher.fit(mine, self._known_structure(i)) for i in known)
+
+    def _known_structure(self, index: int):
+        """Library crystal `index` (of the query's composition) as a pymatgen Structure, built
+        once per query."""
+        if index not in self._structures:
+            identity = {int(z): int(z) for z in set(self.composition)}
+            self._structures[index] = self.lib.substituted(index, identity).to_pymatgen()
+        return self._structures[index]
 
     def features(self, j, men_groups, learned_groups, known, match_known) -> np.ndarray:
         """Candidate j's `FEATURES`; `known`: the library crystals of the query's composition
