@@ -53,7 +53,7 @@ from autoperi_model._symmetry_data import SymmetricCrystals, analyze, analyze_ma
 from autoperi_model._template_build import TemplatesConfig, build_templates, library_from
 from autoperi_model._template_generator import TemplateGenerator, save_templates
 from autoperi_model._templates import TemplateLibrary
-from autoperi_model._train import TrainingData, train
+from autoperi_model._train import TrainingData, WarmStartError, train
 
 __all__ = [
     "TASKS",
@@ -90,6 +90,7 @@ __all__ = [
     "TorusFlow",
     "TrainConfig",
     "TrainingData",
+    "WarmStartError",
     "analyze",
     "analyze_many",
     "atom_count_range",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,12 @@ class TrainingData:
         return TrainingData(table_from_shards(train), table_from_shards(val), version)
 
 
+class WarmStartError(ValueError):
+    """`train.init_from` names no checkpoint whose weights load into the configured model. The
+    message names the checkpoint's path and weights: for the user who chose them, not a remote
+    client."""
+
+
 def widened(
     weights: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
@@ -126,11 +133,16 @@ class _Run:
         self.step, self.seconds, self.metrics = 0, 0.0, {}
 
     def _warm_start(self, checkpoint: Path) -> None:
-        weights, _ = load_weights(checkpoint)
-        weights = widened(weights, self.model.state_dict())
-        result = self.model.load_state_dict(weights, strict=False)
+        try:
+            weights, _ = load_weights(checkpoint)
+            weights = widened(weights, self.model.state_dict())
+            result = self.model.load_state_dict(weights, strict=False)
+        except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as exc:
+            raise WarmStartError(f"{checkpoint} does not fit this model: {exc}") from exc
         if result.unexpected_keys:
-            raise ValueError(f"{checkpoint} has weights this model lacks: {result.unexpected_keys}")
+            raise WarmStartError(
+                f"{checkpoint} has weights this model lacks: {result.unexpected_keys}"
+            )
         log.info("warm start from %s; new parameters: %s", checkpoint, result.missing_keys)
 
     def state(self) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from autoperi_model._checkpoint import MANIFEST_FILE, MODEL_FILE, load_weights, sha256_file
-from autoperi_model._train import batch_indices, learning_rate, train
+from autoperi_model._train import WarmStartError, batch_indices, learning_rate, train
 
 
 def test_training_lowers_the_validation_loss(tiny_config, tiny_data, tmp_path):
@@ -69,3 +69,20 @@ def test_warm_start_adds_lattice_features_as_a_no_op(tiny_config, tiny_data, tmp
     before, after = base.double().velocities(batch, t), warm.double().velocities(batch, t)
     for key, value in before.items():
         torch.testing.assert_close(after[key], value, atol=1e-6, rtol=1e-5)
+
+
+def test_a_warm_start_that_does_not_fit_is_a_warm_start_error(tiny_config, tiny_data, tmp_path):
+    """Extra weights, other shapes and unreadable checkpoints all raise the one typed error
+    (which the trainer service turns into a message naming the checkpoint id only)."""
+    train(tiny_config.updated(train={"max_steps": 1}), tiny_data, tmp_path / "base")
+    (tmp_path / "empty").mkdir()
+    for model, directory in (
+        ({"layers": tiny_config.backbone.layers - 1}, "base"),  # the checkpoint has more weights
+        ({"hidden": tiny_config.backbone.hidden * 2}, "base"),  # other shapes
+        ({}, "empty"),
+    ):
+        config = tiny_config.updated(
+            backbone=model, train={"max_steps": 1, "init_from": str(tmp_path / directory)}
+        )
+        with pytest.raises(WarmStartError, match=r"does not fit|lacks"):
+            train(config, tiny_data, tmp_path / "warm")

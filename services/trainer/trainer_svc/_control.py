@@ -11,6 +11,8 @@ from typing import Any
 import ray
 from ray.train import UserCallback
 
+from trainer_svc._redact import public_text
+
 
 @ray.remote(num_cpus=0)
 class RunControl:
@@ -63,7 +65,7 @@ class ControllerEvents(UserCallback):
     def after_exception(self, run_context, worker_exceptions) -> None:
         ranks = ", ".join(str(r) for r in sorted(worker_exceptions))
         first = next(iter(worker_exceptions.values()), None)
-        reason = str(first).strip().splitlines()[0][:200] if first is not None else "unknown"
+        reason = public_text(str(first), 200) if first is not None else "unknown"
         self.control.push.remote(
             {"kind": "failure", "message": f"worker(s) {ranks} failed: {reason}"}
         )

@@ -19,7 +19,8 @@ from storage import ObjectNotFound, ObjectStore
 from svc_kit import FailedPrecondition, InvalidInput, NotFound, TooLarge
 
 from trainer_svc._featurestore import FeatureStoreClient
-from trainer_svc._objects import read_manifest, ref_exists, shards_version
+from trainer_svc._objects import names_blob, read_manifest, ref_exists, shards_version
+from trainer_svc._redact import public_text
 from trainer_svc._runs import RunRecord, timestamp
 from trainer_svc._settings import TrainerSettings
 from trainer_svc._spec import RunPlan, plan_run
@@ -158,15 +159,11 @@ class TrainerCore:
                 getattr(spec, name).ref = self.featurestore.resolve(*dataset)
         for name, refs in (("train_shards", plan.train_shards), ("val_shards", plan.val_shards)):
             for i, ref in enumerate(refs):
-                if not ref_exists(ref, self.objects):
-                    raise InvalidInput(f"{name}[{i}]: no object of that size at {ref['uri']}")
+                _check_ref(f"{name}[{i}]", ref, self.objects)
         if plan.use_gpu and self._cluster_gpus() < 1:
             raise FailedPrecondition("use_gpu is set but the Ray cluster has no GPU")
         if plan.init_checkpoint_id:
-            try:
-                read_manifest(self.objects, plan.init_checkpoint_id)
-            except ObjectNotFound:
-                raise NotFound(f"no checkpoint {plan.init_checkpoint_id}") from None
+            _check_checkpoint(self.objects, plan.init_checkpoint_id)
         if plan.train_dataset is None and not plan.train_shards:
             raise InvalidInput(
                 "a run needs its data: train_dataset (a dataset ref; the featurestore builds its"
@@ -289,7 +286,31 @@ class TrainerCore:
             self.store.save(run, events)
 
 
+def _check_ref(field: str, ref: dict[str, Any], objects: ObjectStore) -> None:
+    """InvalidInput unless a request's shard ref names a blob that `objects` holds (of its
+    size_bytes, when given); the message names the field, never the uri or a path."""
+    if not names_blob(ref, objects):
+        raise InvalidInput(
+            f"{field}.uri does not name a blob of this service's object store: give the uri the"
+            f" featurestore returned for {field}.sha256"
+        )
+    if not ref_exists(ref, objects):
+        raise InvalidInput(f"{field}: the object store holds no blob of that sha256 and size")
+
+
+def _check_checkpoint(objects: ObjectStore, checkpoint_id: str) -> None:
+    """NotFound unless `checkpoint_id` is a stored checkpoint manifest; InvalidInput when the
+    blob is something else."""
+    try:
+        read_manifest(objects, checkpoint_id)
+    except ObjectNotFound:
+        raise NotFound(f"no checkpoint {checkpoint_id}") from None
+    except ValueError:
+        raise InvalidInput(
+            f"resume_from_checkpoint_id {checkpoint_id} is not a checkpoint manifest"
+        ) from None
+
+
 def _reason(exc: BaseException) -> str:
-    """One line saying why, never a traceback."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
+    """One line saying why, never a traceback nor a host path (`public_text`)."""
+    return f"{type(exc).__name__}: {public_text(str(exc))}".rstrip(": ")

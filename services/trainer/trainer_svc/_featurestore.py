@@ -8,6 +8,8 @@ from autoperi.featurestore.v1 import featurestore_pb2 as fs
 from autoperi.featurestore.v1 import featurestore_pb2_grpc
 from svc_kit import InvalidInput, Unavailable
 
+from trainer_svc._redact import public_text
+
 _KINDS = [fs.FEATURE_KIND_TENSOR_SHARDS]
 
 
@@ -59,6 +61,11 @@ class FeatureStoreClient:
             except grpc.RpcError as exc:
                 if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                     raise InvalidInput(
-                        f"unknown dataset {dataset!r} (ref {ref!r}): {exc.details()}"
+                        f"unknown dataset {dataset!r} (ref {ref[:200]!r}): {_details(exc)}"
                     ) from None
-                raise Unavailable(f"featurestore at {self.address}: {exc.details()}") from None
+                raise Unavailable(f"featurestore at {self.address}: {_details(exc)}") from None
+
+
+def _details(exc: grpc.RpcError) -> str:
+    """The featurestore's reason, passed on to our client with host paths withheld."""
+    return public_text(exc.details() or exc.code().name)

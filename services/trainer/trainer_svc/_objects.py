@@ -1,5 +1,9 @@
 """Reading object-store references and storing checkpoints content-addressed.
 
+An ObjectRef (a request's shard, a featurestore's shard) is read only as the blob of its sha256
+in the service's own store, and only when its uri is where that store keeps the blob
+(`names_blob`): a uri is compared, never opened.
+
 A checkpoint in the object store is its files as blobs plus a manifest blob (JSON, sorted keys):
 `{"format": 1, "run_id", "step", "epoch", "metrics", "created", "files": [{"path", "sha256",
 "size_bytes"}, ...]}`. The checkpoint id is the hex sha256 of the manifest's bytes, so the id
@@ -9,6 +13,7 @@ names the exact files; readers verify every file against it.
 import hashlib
 import io
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -16,7 +21,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import torch
-from storage import CorruptObject, ObjectStore, blob_key, sha256_bytes
+from storage import ObjectNotFound, ObjectStore, blob_key
 
 MANIFEST_MEDIA_TYPE = "application/json"
 MANIFEST_FORMAT = 1
@@ -29,38 +34,62 @@ def is_sha256(value: str) -> bool:
     return bool(_SHA256.match(value))
 
 
-def read_ref(ref: dict[str, Any], objects: ObjectStore | None) -> bytes:
-    """The bytes of an ObjectRef (dict with uri, sha256), verified against its sha256.
+def names_blob(ref: dict[str, Any], objects: ObjectStore) -> bool:
+    """Whether an ObjectRef (dict with uri, sha256) names the blob `sha256` of `objects`: its uri
+    must be `objects.uri(blob_key(sha256))`; a file:// uri is compared by its real path
+    (symlinks and '.'/'..' resolved), any other by its text.
 
-    file:// URIs are read directly; anything else is read as the blob `sha256` of `objects`.
-    Raises CorruptObject when the bytes hash differently, OSError/ObjectNotFound when absent.
+    The uri is only compared, never opened: readers go through the store by key, so a request
+    cannot point the service at a host file or at another store.
     """
-    parts = urlsplit(ref["uri"])
-    if parts.scheme == "file":
-        data = Path(unquote(parts.path)).read_bytes()
-    elif objects is not None:
-        data = objects.get_blob(ref["sha256"])
-    else:
-        raise ValueError(f"cannot read {ref['uri']!r} without an object store")
-    if sha256_bytes(data) != ref["sha256"]:
-        raise CorruptObject(f"{ref['uri']}: content does not match sha256 {ref['sha256']}")
-    return data
+    sha256 = ref.get("sha256", "")
+    if not is_sha256(sha256):
+        return False
+    expected = objects.uri(blob_key(sha256))
+    if urlsplit(expected).scheme != "file":
+        return ref.get("uri") == expected
+    # the store's own uri: its root is a resolved path and the keys hold no '.' or '..'
+    return _real_path(ref.get("uri", "")) == os.path.normpath(unquote(urlsplit(expected).path))
+
+
+def _real_path(uri: str) -> str | None:
+    """The real path of a local file:// uri; None for another scheme, a remote host, a query or
+    fragment, or a path the OS refuses."""
+    parts = urlsplit(uri)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        return None
+    if parts.query or parts.fragment:
+        return None
+    try:
+        return os.path.realpath(unquote(parts.path))
+    except (OSError, ValueError):  # a NUL byte, a path too long for the OS
+        return None
+
+
+def read_ref(ref: dict[str, Any], objects: ObjectStore) -> bytes:
+    """The bytes of an ObjectRef (dict with uri, sha256): the blob `sha256` of `objects`.
+
+    Contract: reads nothing unless `names_blob(ref, objects)`; ValueError (naming no path)
+    then. ObjectNotFound when the blob is absent, CorruptObject when it hashes differently.
+    """
+    if not names_blob(ref, objects):
+        raise ValueError(f"ref of blob {ref.get('sha256', '')[:64]!r} is not in the object store")
+    return objects.get_blob(ref["sha256"])
 
 
 def ref_exists(ref: dict[str, Any], objects: ObjectStore) -> bool:
-    """Whether the object of a reference is there (and of its size, when given), without reading
-    it: a file:// path, else the blob `sha256` of `objects`."""
-    parts = urlsplit(ref["uri"])
-    if parts.scheme == "file":
-        path = Path(unquote(parts.path))
-        return path.is_file() and (
-            not ref["size_bytes"] or path.stat().st_size == ref["size_bytes"]
-        )
-    return objects.has_blob(ref["sha256"])
+    """Whether `objects` holds the blob `sha256` of a ref (of `size_bytes`, when given and not
+    0), without reading it. Callers check `names_blob` first."""
+    try:
+        info = objects.stat(blob_key(ref["sha256"]))
+    except ObjectNotFound:
+        return False
+    return not ref.get("size_bytes") or info.size == ref["size_bytes"]
 
 
-def read_shards(refs: list[dict[str, Any]], objects: ObjectStore | None) -> list[dict[str, Any]]:
-    """Tensor shards of verified references, loaded with `torch.load(weights_only=True)`."""
+def read_shards(refs: list[dict[str, Any]], objects: ObjectStore) -> list[dict[str, Any]]:
+    """Tensor shards of verified references (`read_ref`), loaded with
+    `torch.load(weights_only=True)`."""
     return [torch.load(io.BytesIO(read_ref(r, objects)), weights_only=True) for r in refs]
 
 
@@ -98,12 +127,13 @@ def publish_checkpoint(
 
 
 def read_manifest(objects: ObjectStore, checkpoint_id: str) -> dict[str, Any]:
-    """The manifest of a checkpoint (verified: its bytes hash to the id)."""
+    """The manifest of a checkpoint (verified: its bytes hash to the id); ValueError (also
+    JSONDecodeError) when the blob is not one, ObjectNotFound when it is absent."""
     if not is_sha256(checkpoint_id):
         raise ValueError(f"not a checkpoint id (64 hex characters): {checkpoint_id!r}")
     manifest = json.loads(objects.get_blob(checkpoint_id))
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise ValueError(f"checkpoint {checkpoint_id} has unknown format {manifest.get('format')}")
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise ValueError(f"blob {checkpoint_id} is not a checkpoint manifest (format 1)")
     return manifest
 
 

@@ -1,4 +1,9 @@
-"""StartRunRequest -> a validated run plan (config completed with every default)."""
+"""StartRunRequest -> a validated run plan (config completed with every default).
+
+A request names no host path: datasets by name, shards by object-store ref (checked against the
+store in TrainerCore), warm starts by checkpoint id. Errors name the field; a value is repeated
+(cut to SHOWN_CHARS) only when it is not path-like, so no message echoes a path.
+"""
 
 import re
 from dataclasses import dataclass, field
@@ -13,7 +18,9 @@ from svc_kit import InvalidInput
 from trainer_svc._objects import is_sha256
 
 DEFAULT_MAX_FAILURES = 2
+SHOWN_CHARS = 200
 _DATASET = re.compile(r"^[a-z0-9_-]{3,63}$")
+_SPLIT = re.compile(r"^[a-z0-9_-]{1,63}$")
 _URI_SCHEMES = ("file://", "s3://")
 
 
@@ -58,12 +65,35 @@ def parse_config(request: pb.StartRunRequest) -> Config:
     if request.checkpoint_every_steps:
         overrides["checkpoint_every_steps"] = request.checkpoint_every_steps
     try:
-        config = Config.model_validate(data)
-        return config.updated(train=overrides)
+        config = Config.model_validate(data).updated(train=overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"])
         raise InvalidInput(f"invalid config: {where}: {error['msg']}") from None
+    _check_no_paths(config)
+    return config
+
+
+def _check_no_paths(config: Config) -> None:
+    """InvalidInput unless the config's data is named, not located: `data.dataset` a dataset
+    name, the splits split names, and `train.init_from` unset (a request warm-starts from a
+    stored checkpoint by `resume_from_checkpoint_id`)."""
+    if not _DATASET.match(config.data.dataset):
+        raise InvalidInput(
+            f"config data.dataset {_shown(config.data.dataset)} is not a dataset name"
+            " (3-63 characters of a-z, 0-9, '_' and '-'; paths are not accepted)"
+        )
+    for name in ("train_split", "val_split"):
+        if not _SPLIT.match(getattr(config.data, name)):
+            raise InvalidInput(
+                f"config data.{name} {_shown(getattr(config.data, name))} is not a split name"
+                " (1-63 characters of a-z, 0-9, '_' and '-'; paths are not accepted)"
+            )
+    if config.train.init_from:
+        raise InvalidInput(
+            "config train.init_from cannot be set in a request: warm-start from a stored"
+            " checkpoint with resume_from_checkpoint_id"
+        )
 
 
 def plan_run(request: pb.StartRunRequest) -> RunPlan:
@@ -101,7 +131,9 @@ def _refs(refs, name: str) -> tuple[dict[str, Any], ...]:
     out = []
     for i, ref in enumerate(refs):
         if not ref.uri.startswith(_URI_SCHEMES):
-            raise InvalidInput(f"{name}[{i}].uri must be a file:// or s3:// URI, got {ref.uri!r}")
+            raise InvalidInput(
+                f"{name}[{i}].uri must be a file:// or s3:// URI of this service's object store"
+            )
         if not is_sha256(ref.sha256):
             raise InvalidInput(f"{name}[{i}].sha256 must be 64 lower-case hex characters")
         out.append({"uri": ref.uri, "sha256": ref.sha256, "size_bytes": ref.size_bytes})
@@ -113,8 +145,16 @@ def _dataset(request: pb.StartRunRequest, name: str) -> tuple[str, str] | None:
         return None
     ref = getattr(request, name)
     if not _DATASET.match(ref.dataset):
-        raise InvalidInput(f"{name}.dataset {ref.dataset!r} is not a valid dataset name")
+        raise InvalidInput(f"{name}.dataset {_shown(ref.dataset)} is not a valid dataset name")
     return ref.dataset, ref.ref
+
+
+def _shown(value: str) -> str:
+    """`value` as the client sent it, for an error message: quoted and cut to SHOWN_CHARS, or
+    withheld when path-like (a '/' or a '\\'), so no message repeats a path."""
+    if "/" in value or "\\" in value:
+        return "(path-like value, not repeated)"
+    return repr(value[:SHOWN_CHARS]) + ("..." if len(value) > SHOWN_CHARS else "")
 
 
 def _first_line(exc: Exception) -> str:

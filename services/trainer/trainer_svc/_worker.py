@@ -1,11 +1,13 @@
 """`train_loop_per_worker(config)`: one Ray Train worker of a run, built from its config dict.
 
 Config keys: run_id, config_yaml, storage_uri, train_shards / val_shards (ObjectRef dicts of the
-featurestore's tensor shards of a dataset commit), data_version, init_checkpoint_id, control (the
-run's RunControl handle). Rank 0 stores each checkpoint in the object store and reports it to
-Ray Train (`ray.train.report` with a directory checkpoint, the service's event in the metrics);
-the controller forwards it once registered (ControllerEvents). Every rank calls `report` at the
-same steps. A restarted worker group resumes from `ray.train.get_checkpoint()`.
+featurestore's tensor shards of a dataset commit, read only as blobs of the store), data_version,
+init_checkpoint_id (the only warm start: a checkpoint that does not fit the model fails the run
+naming its id only), control (the run's RunControl handle). Rank 0 stores each checkpoint in the
+object store and reports it to Ray Train (`ray.train.report` with a directory checkpoint, the
+service's event in the metrics); the controller forwards it once registered (ControllerEvents).
+Every rank calls `report` at the same steps. A restarted worker group resumes from
+`ray.train.get_checkpoint()`.
 """
 
 import logging
@@ -21,7 +23,7 @@ import ray.train
 import torch
 import torch.distributed as dist
 import yaml
-from autoperi_model import Config, TrainingData, read_manifest, train
+from autoperi_model import Config, TrainingData, WarmStartError, read_manifest, train
 from storage import open_object_store
 
 from trainer_svc._control import EVENT_KEY
@@ -55,7 +57,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if reporter.cancelled():
             return
         callbacks, on_checkpoint = [reporter.on_metrics], [reporter.on_checkpoint]
-        train(model_config, data, out, resumed is not None, callbacks, None, on_checkpoint)
+        try:
+            train(model_config, data, out, resumed is not None, callbacks, None, on_checkpoint)
+        except WarmStartError:  # its message names weights and a worker path: kept in the log
+            log.warning("run %s: warm start failed", config["run_id"], exc_info=True)
+            checkpoint_id = config["init_checkpoint_id"]
+            raise ValueError(f"checkpoint {checkpoint_id} does not fit this run's model") from None
     except Cancelled:
         log.info("run %s cancelled", config["run_id"])
     finally:

@@ -6,7 +6,14 @@ import pytest
 from autoperi.training.v1 import training_pb2 as pb
 from storage import CorruptObject, LocalObjectStore, blob_key
 
-from trainer_svc._objects import fetch_checkpoint, publish_checkpoint, read_ref
+from trainer_svc._objects import (
+    fetch_checkpoint,
+    names_blob,
+    publish_checkpoint,
+    read_ref,
+    ref_exists,
+)
+from trainer_svc._redact import public_text
 from trainer_svc._runs import RunRecord
 from trainer_svc._store import RunStore
 
@@ -79,11 +86,11 @@ def test_checkpoint_manifest_names_verified_files(tmp_path):
     (source / "model.pt").write_bytes(b"weights")
     (source / "manifest.json").write_text("{}")
     ck_id, ref = publish_checkpoint(objects, source, "r1", 5, 1, {"loss": 0.5})
-    assert ref["sha256"] == ck_id and read_ref(ref, None) == objects.get_blob(ck_id)
+    assert ref["sha256"] == ck_id and read_ref(ref, objects) == objects.get_blob(ck_id)
     manifest = json.loads(objects.get_blob(ck_id))
     assert [f["path"] for f in manifest["files"]] == ["manifest.json", "model.pt"]
-    with pytest.raises(CorruptObject):
-        read_ref({**ref, "sha256": "0" * 64}, objects)
+    with pytest.raises(ValueError, match="not in the object store"):
+        read_ref({**ref, "sha256": "0" * 64}, objects)  # the uri names another blob
     out = fetch_checkpoint(objects, ck_id, tmp_path / "out")
     assert (out / "model.pt").read_bytes() == b"weights"
     objects.put_bytes(blob_key(manifest["files"][1]["sha256"]), b"tampered")
@@ -110,3 +117,54 @@ def test_a_symmetric_flow_run_reads_the_idealised_crystals(tmp_path, data_dir, m
     assert not isinstance(plain.train, SymmetricCrystals)
     assert isinstance(symmetric.train, SymmetricCrystals)
     assert len(symmetric.train) == len(plain.train) == 12
+
+
+def test_refs_name_only_blobs_of_the_service_store(tmp_path):
+    """A ref is the store's blob of its sha256 when its uri is where the store keeps it (also
+    spelled with '..' or through a symlink); any other uri is refused and never opened."""
+    objects = LocalObjectStore(tmp_path / "store", durable=False)
+    digest = objects.put_blob(b"shard bytes")
+    good = {"uri": objects.uri(blob_key(digest)), "sha256": digest, "size_bytes": 11}
+    (tmp_path / "alias").symlink_to(objects.root / "blobs")
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"shard bytes")  # same content and sha256, outside the store
+    (objects.root / "escape").symlink_to(secret)
+    inside = [
+        good["uri"],
+        f"file://{objects.root}/blobs/../blobs/sha256/{digest[:2]}/{digest}",
+        f"file://localhost{objects.root}/blobs/sha256/{digest[:2]}/{digest}",
+        f"file://{tmp_path}/alias/sha256/{digest[:2]}/{digest}",
+    ]
+    outside = [
+        secret.as_uri(),
+        (objects.root / "escape").as_uri(),
+        f"file://{objects.root}/../secret",
+        "file:///etc/passwd",
+        f"file://otherhost{objects.root}/blobs/sha256/{digest[:2]}/{digest}",
+        f"{good['uri']}?x=1",
+        f"s3://bucket/blobs/sha256/{digest[:2]}/{digest}",
+        "file:///%00",
+    ]
+    for uri in inside:
+        assert names_blob({**good, "uri": uri}, objects), uri
+    for uri in outside:
+        assert not names_blob({**good, "uri": uri}, objects), uri
+        with pytest.raises(ValueError) as info:
+            read_ref({**good, "uri": uri}, objects)
+        assert str(tmp_path) not in str(info.value) and "/etc" not in str(info.value)
+    assert read_ref(good, objects) == b"shard bytes"
+    assert ref_exists(good, objects) and not ref_exists({**good, "size_bytes": 12}, objects)
+    assert not ref_exists({**good, "sha256": "ab" * 32}, objects)
+
+
+def test_public_text_withholds_host_paths():
+    text = (
+        "FileNotFoundError: /tmp/autoperi-train-r0-x/init is not a checkpoint, nor"
+        " 'file:///srv/store/blobs/ab' or ../../etc/passwd or ~/x\nsecond line /etc/shadow"
+    )
+    shown = public_text(text)
+    assert shown.count("<path>") == 4 and "/tmp" not in shown and "etc" not in shown
+    assert public_text("ref loop/2 of s3://bucket/key: 1/2 done") == (
+        "ref loop/2 of s3://bucket/key: 1/2 done"
+    )
+    assert len(public_text("x" * 1000)) == 300

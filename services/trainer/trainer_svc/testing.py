@@ -1,4 +1,5 @@
-"""Test helpers: a small real dataset as shards in an object store, a tiny config, a server."""
+"""Test helpers: a small real dataset as shards in an object store, a tiny config, a model
+checkpoint, a server."""
 
 import contextlib
 import hashlib
@@ -11,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from autoperi.common.v1 import common_pb2
 from autoperi_data import read_records, split_path
+from autoperi_model import Config, build_model, save_checkpoint
 from featurize import FeaturizerConfig, featurize_split
 from ingest_svc.testing import serving
 from storage import ObjectStore
@@ -37,6 +39,15 @@ def tiny_config_yaml(**train) -> str:
     """The tiny model config (hidden 32, 2 layers, batch 16) as YAML, train fields overridden."""
     config = {**TINY_CONFIG, "train": {**TINY_CONFIG["train"], **train}}
     return yaml.safe_dump(config)
+
+
+def model_checkpoint(config: Config, out: Path, volume_per_atom: float = 10.0) -> dict:
+    """An untrained model checkpoint directory of `config` at `out` (what `train` writes, without
+    training state); its weights by name."""
+    weights = build_model(config, volume_per_atom).state_dict()
+    fields = {"config": config, "data_version": "test", "volume_per_atom": volume_per_atom}
+    save_checkpoint(out, weights, None, {**fields, "step": 0, "train_seconds": 0.0, "metrics": {}})
+    return weights
 
 
 def perov_subset(data_dir: Path, n: int, split: str = "train") -> list[Crystal]:
