@@ -28,6 +28,7 @@ def target_from_header(header: ingest_pb2.IngestHeader) -> IngestTarget:
         dry_run=header.dry_run,
         stage_only=header.stage_only,
         reject_policy=_POLICIES.get(header.reject_policy, RejectPolicy.SKIP_RECORD),
+        request_id=header.request_id,
     )
 
 

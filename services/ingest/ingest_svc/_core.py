@@ -109,7 +109,8 @@ class IngestCore:
 
     def begin(self, target: IngestTarget) -> IngestSession:
         """Check the target (NotFound / InvalidInput now, before any record is parsed) and
-        return a session to feed; nothing is written until `session.finish()`."""
+        return a session to feed; nothing is written until `session.finish()`, and the dataset
+        is created only with its first commit."""
         repo, branch = repo_name(target.dataset), check_branch(target.branch)
         if target.create_branch_from:
             self._check_ref_name(target.create_branch_from)
@@ -122,28 +123,11 @@ class IngestCore:
             self._resolve(repo, target.create_branch_from)
         write_branch = STAGING_PREFIX + branch if target.stage_only else branch
         target = _with_branch(target, branch)
-
-        def prepare() -> str:
-            return self._prepare(repo, branch, write_branch, target)
-
+        heads = _Heads(self, repo, branch, write_branch, target.create_branch_from)
         return IngestSession(
             self.versions, repo, write_branch, target, self.parsers, self._executor,
-            self.limits, prepare,
+            self.limits, heads,
         )  # fmt: skip
-
-    def _prepare(self, repo: str, branch: str, write_branch: str, target: IngestTarget) -> str:
-        """Create what the target needs (dataset, branch, staging branch); the write head."""
-        with self._create_lock:
-            if not self.versions.repository_exists(repo):
-                with contextlib.suppress(RepositoryExists):
-                    self.versions.create_repository(repo)
-            branches = self.versions.list_branches(repo)
-            if branch not in branches:
-                source = target.create_branch_from or self.versions.default_branch(repo)
-                self.versions.create_branch(repo, branch, self._resolve(repo, source))
-            if write_branch not in self.versions.list_branches(repo):
-                self.versions.create_branch(repo, write_branch, self.versions.head(repo, branch))
-        return self.versions.head(repo, write_branch)
 
     def commit_staged(
         self, dataset: str, branch: str, message: str, metadata: Mapping[str, str], expected: str
@@ -265,6 +249,43 @@ class IngestCore:
             commit.id, commit.parents, commit.message, dict(commit.metadata), commit.timestamp,
             count,
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Heads:
+    """The heads of one ingest's target (the session's WriteHeads): `branch` of `repo`, written
+    through `write_branch` (itself, or its staging branch), started from `source` if missing."""
+
+    core: IngestCore
+    repo: str
+    branch: str
+    write_branch: str
+    source: str
+
+    def current(self) -> str:
+        """See WriteHeads.current."""
+        versions = self.core.versions
+        if not versions.repository_exists(self.repo):
+            return ""
+        heads = versions.list_branches(self.repo)
+        for name in (self.write_branch, self.branch):
+            if name in heads:
+                return heads[name]
+        return self.core._resolve(self.repo, self.source)
+
+    def prepare(self, writing: bool) -> None:
+        """See WriteHeads.prepare."""
+        versions, repo = self.core.versions, self.repo
+        with self.core._create_lock:
+            if not versions.repository_exists(repo):
+                if not writing:
+                    return
+                with contextlib.suppress(RepositoryExists):
+                    versions.create_repository(repo)
+            if self.branch not in versions.list_branches(repo):
+                versions.create_branch(repo, self.branch, self.core._resolve(repo, self.source))
+            if writing and self.write_branch not in versions.list_branches(repo):
+                versions.create_branch(repo, self.write_branch, versions.head(repo, self.branch))
 
 
 def _with_branch(target: IngestTarget, branch: str) -> IngestTarget:

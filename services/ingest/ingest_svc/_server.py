@@ -7,6 +7,7 @@ from storage import GRPC_STATUS, VersionStore, open_version_store
 from svc_kit import ServiceServer, build_server
 
 from ingest_svc._core import IngestCore
+from ingest_svc._model import RequestAbandoned
 from ingest_svc._servicer import IngestServicer
 from ingest_svc._settings import IngestSettings
 
@@ -29,12 +30,12 @@ def create_server(settings: IngestSettings, deps: IngestDeps) -> ServiceServer:
     """Build (not start) the ingest server; `server.core` is its IngestCore, whose parser
     processes `server.stop()` ends."""
     core = IngestCore(deps.versions, settings.sandbox_limits(), settings.session_limits())
-    servicer = IngestServicer(core)
+    servicer = IngestServicer(core, settings.commit_margin_s)
     server = build_server(
         settings,
         [(ingest_pb2_grpc.add_IngestServiceServicer_to_server, servicer)],
         [SERVICE_NAME],
-        error_map=GRPC_STATUS,
+        error_map={**GRPC_STATUS, RequestAbandoned: "CANCELLED"},
     )
     server.core = core  # type: ignore[attr-defined]
     server.on_stop.append(core.close)

@@ -2,14 +2,17 @@
 
 import asyncio
 import itertools
+import time
+from collections.abc import Callable
 
 import grpc
 from autoperi.crystal.v1 import crystal_pb2
 from autoperi.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from svc_kit import InvalidInput, check_deadline
+from svc_kit import DeadlineExceeded, InvalidInput, check_deadline
 
 from ingest_svc import _convert as convert
 from ingest_svc._core import IngestCore
+from ingest_svc._session import IngestSession
 
 DEFAULT_PAGE = 100
 DEFAULT_DIFF_PAGE = 10_000
@@ -17,34 +20,53 @@ DEFAULT_READ_BATCH = 256
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    """IngestService over an IngestCore; blocking work runs in threads."""
+    """IngestService over an IngestCore; blocking work runs in threads.
 
-    def __init__(self, core: IngestCore) -> None:
+    Ingest is all or nothing at the request: either the reply carries the id of the one commit
+    the request made, or nothing was written (no commit, no dataset, no staging). To keep that
+    promise the write starts only once the stream has ended and every record is parsed, while
+    the RPC is still live and more than `commit_margin_s` of the client's deadline is left (for
+    the write and the reply); otherwise the call fails with DEADLINE_EXCEEDED (or is cancelled)
+    and writes nothing. The reply always fits a default-sized gRPC message: rejection reasons
+    and keys are cut to a few hundred characters (a long value elided, its length stated) and
+    the rejections listed are bounded in number and bytes. An ingest that commits nothing (every
+    record rejected or already there) creates no dataset. What no server can rule out is a
+    client that gives up, or a connection that drops, while the write runs: such a client sees
+    an error although the commit happened; retrying with the same `request_id` then returns
+    that commit instead of committing again.
+    """
+
+    def __init__(self, core: IngestCore, commit_margin_s: float) -> None:
         self.core = core
+        self.commit_margin_s = commit_margin_s
 
     async def Ingest(self, request_iterator, context: grpc.aio.ServicerContext):
         session = None
+        write_gate = _deadline_gate(context, self.commit_margin_s)
         backlog = 2 * self.core.parsers.limits.workers
         try:
             async for message in request_iterator:
                 kind = message.WhichOneof("payload")
                 if session is None:
-                    if kind != "header":
-                        raise InvalidInput("the first message of an Ingest stream must be a header")
-                    target = convert.target_from_header(message.header)
-                    session = await asyncio.to_thread(self.core.begin, target)
+                    session = await self._begin(message, kind)
                     continue
                 await asyncio.to_thread(_feed, session, message, kind)
                 await asyncio.to_thread(session.wait_for_capacity, backlog)
             if session is None:
                 raise InvalidInput("the Ingest stream is empty: send a header first")
-            check_deadline(context, 0.0, "the ingest commit")
-            result = await asyncio.to_thread(session.finish)
+            check_deadline(context, self.commit_margin_s, "the ingest commit")
+            result = await asyncio.to_thread(session.finish, write_gate)
         except BaseException:
             if session is not None:
-                session.cancel()
+                session.cancel()  # a write the thread has not started yet never happens
             raise
         return convert.ingest_response(result)
+
+    async def _begin(self, message: ingest_pb2.IngestRequest, kind: str) -> IngestSession:
+        if kind != "header":
+            raise InvalidInput("the first message of an Ingest stream must be a header")
+        target = convert.target_from_header(message.header)
+        return await asyncio.to_thread(self.core.begin, target)
 
     async def ListDatasets(self, request, context):
         names = await asyncio.to_thread(self.core.list_datasets)
@@ -114,6 +136,25 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             if not batch:
                 return
             yield ingest_pb2.ReadCrystalsResponse(commit_id=commit, crystals=batch)
+
+
+def _deadline_gate(context: grpc.aio.ServicerContext, margin_s: float) -> Callable[[], None]:
+    """A check, safe to run in any thread, that raises DeadlineExceeded once no more than
+    `margin_s` seconds are left before the client's deadline (a no-op without a deadline)."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        return lambda: None
+    deadline = time.monotonic() + remaining
+
+    def check() -> None:
+        left = deadline - time.monotonic()
+        if left <= margin_s:
+            raise DeadlineExceeded(
+                f"{max(left, 0.0):.3f}s left before the deadline, the ingest commit needs at"
+                f" least {margin_s}s; nothing was committed"
+            )
+
+    return check
 
 
 def _feed(session, message: ingest_pb2.IngestRequest, kind: str) -> None:

@@ -1,49 +1,75 @@
 """One ingest: chunks go to the sandboxed parsers as they arrive; `finish` dedups and commits.
 
 Nothing is written before `finish`, and `finish` writes one commit (or nothing): a request that
-fails, is aborted or is cancelled leaves no trace in the stores.
+fails, is aborted or is cancelled leaves no trace in the stores. An ingest that has nothing to
+commit (every record rejected or already there) creates no dataset either; it only creates a
+missing branch of an existing dataset (a new name for an existing commit).
 """
 
-import base64
 import logging
-import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from autoperi_data import CRYSTALS_PREFIX, crystal_key, source_key
-from storage import HeadMoved, VersionStore, sha256_bytes
+from storage import Commit, HeadMoved, VersionStore, sha256_bytes
 from svc_kit import Conflict, TooLarge
 
 from ingest_svc._batches import Batch, cif_batches, csv_batches, proto_batches
-from ingest_svc._model import IngestResult, IngestTarget, Rejection, RejectPolicy
+from ingest_svc._model import (
+    REQUEST_ID_KEY,
+    IngestResult,
+    IngestTarget,
+    RejectPolicy,
+    RequestAbandoned,
+)
+from ingest_svc._records import Parsed, listed, sort_entries
 from ingest_svc._sandbox import ParserPool
 
 _COMMIT_ATTEMPTS = 20
-_SURROGATES = re.compile("[\ud800-\udfff]")
+REQUEST_LOOKBACK = 100  # commits of the branch searched for a retried request's commit
 log = logging.getLogger("ingest_svc.session")
 
 
 @dataclass(frozen=True)
 class SessionLimits:
-    """Per-request limits: records, text bytes, parser batch size, rejections listed."""
+    """Per-request limits: records, text bytes, parser batch size, and the rejections a reply
+    lists (count, and bytes of their text: the reply must fit a gRPC message)."""
 
     max_records: int = 100_000
     max_bytes: int = 256 << 20
     batch_records: int = 200
     max_rejections_listed: int = 1000
+    max_bytes_listed: int = 1 << 20
+
+
+class WriteHeads(Protocol):
+    """Where one ingest writes: its dataset, branch and write branch (the staging branch for
+    stage_only), as IngestCore resolves them."""
+
+    def current(self) -> str:
+        """The head a write starts from, creating nothing: the write branch's head, else the
+        branch's, else the commit a missing branch would start at; '' without the dataset."""
+
+    def prepare(self, writing: bool) -> None:
+        """Create a missing branch of an existing dataset; when `writing`, also a missing
+        dataset and write branch, so that `current()` names the head to commit onto."""
 
 
 @dataclass(frozen=True)
-class _Parsed:
-    kind: str
-    file_name: str
-    entries: list[dict[str, Any]]
+class _Plan:
+    """A commit onto `head`: crystals added (key -> bytes), keys removed, duplicates seen."""
+
+    head: str
+    adds: dict[str, bytes]
+    removes: list[str]
+    duplicates: int
 
 
 class IngestSession:
-    """Collects one request's records; not thread-safe (one caller feeds it)."""
+    """Collects one request's records; not thread-safe (one caller feeds it, `cancel` aside)."""
 
     def __init__(
         self,
@@ -54,15 +80,16 @@ class IngestSession:
         parsers: ParserPool,
         executor: Executor,
         limits: SessionLimits,
-        prepare: Any,
+        heads: WriteHeads,
     ) -> None:
         self._versions, self._repo, self._branch = versions, repo, write_branch
         self._target, self._parsers, self._executor = target, parsers, executor
-        self._limits, self._prepare = limits, prepare
-        self._pending: list[Future[_Parsed]] = []
+        self._limits, self._heads = limits, heads
+        self._pending: list[Future[Parsed]] = []
         self._sources: dict[str, bytes] = {}
         self._removals: list[str] = []
         self._bytes = self._records = self._proto_index = 0
+        self._cancelled = threading.Event()
 
     # -- feeding ------------------------------------------------------------------------------
 
@@ -97,7 +124,9 @@ class IngestSession:
             wait([f for f in self._pending if not f.done()], return_when="FIRST_COMPLETED")
 
     def cancel(self) -> None:
-        """Drop queued batches (the request failed); nothing has been written."""
+        """Drop queued batches and refuse any write (the request failed or was abandoned); safe
+        to call from another thread while `finish` runs."""
+        self._cancelled.set()
         for future in self._pending:
             future.cancel()
 
@@ -129,96 +158,114 @@ class IngestSession:
             future = self._executor.submit(self._parse, kind, file_name, request, n)
             self._pending.append(future)
 
-    def _parse(self, kind: str, file_name: str, request: dict, n: int) -> _Parsed:
-        return _Parsed(kind, file_name, self._parsers.parse(request, n))
+    def _parse(self, kind: str, file_name: str, request: dict, n: int) -> Parsed:
+        return Parsed(kind, file_name, self._parsers.parse(request, n))
 
     # -- finishing ------------------------------------------------------------------------------
 
-    def finish(self) -> IngestResult:
-        """Wait for the parsers, dedup, and commit once (see the module notes)."""
+    def finish(self, before_write: Callable[[], None] = lambda: None) -> IngestResult:
+        """Wait for the parsers, dedup, and commit once (see the module notes).
+
+        Contract: `before_write()` runs once the records are parsed and sorted, before anything
+        is written (dry runs and aborted ingests write nothing and skip it); it may raise to
+        refuse the write, e.g. when too little of the client's deadline is left for the commit
+        and the reply. Nothing is written once `cancel()` has been called (RequestAbandoned). A
+        refused write leaves no trace. A request whose `request_id` names one of the last
+        REQUEST_LOOKBACK commits of the branch (a retry whose first reply was lost) gets that
+        commit back, not a second one."""
         parsed = [future.result() for future in self._pending]
-        rejections, valid = _sort_entries(parsed)
-        received = len(rejections) + sum(len(v) for v in valid.values())
+        rejections, valid = sort_entries(parsed)
         for attempt in range(_COMMIT_ATTEMPTS):
             try:
-                return self._commit(rejections, valid, received)
+                return self._commit(rejections, valid, before_write)
             except HeadMoved as exc:
                 if self._target.expected_head or attempt == _COMMIT_ATTEMPTS - 1:
                     raise Conflict(f"{exc}; nothing was committed, retry the ingest") from None
         raise AssertionError("unreachable")
 
-    def _commit(self, rejections, valid, received) -> IngestResult:
-        target = self._target
+    def _commit(self, rejections, valid, before_write) -> IngestResult:
+        target, head = self._target, self._heads.current()
+        earlier = self._earlier_commit(head)
+        if earlier is not None:
+            return self._replayed(rejections, valid, earlier)
+        self._check_expected(head)
+        plan = self._plan(valid, head)
         aborted = bool(rejections) and target.reject_policy is RejectPolicy.ABORT
-        head = self._existing_head() if target.dry_run or aborted else self._prepare()
-        if target.expected_head and head != target.expected_head:
-            raise Conflict(f"branch head is {head}, not the expected {target.expected_head}")
+        if target.dry_run or aborted:
+            return self._result(rejections, valid, plan, "")
+        if self._cancelled.is_set():
+            raise RequestAbandoned("the request was cancelled; nothing was written")
+        before_write()
+        self._heads.prepare(bool(plan.adds or plan.removes))
+        now = self._heads.current()
+        if now != head:  # the dataset was created just now, or a head moved meanwhile
+            self._check_expected(now)
+            plan = self._plan(valid, now)
+        commit_id = self._write(plan) if plan.adds or plan.removes else ""
+        return self._result(rejections, valid, plan, commit_id)
+
+    def _check_expected(self, head: str) -> None:
+        expected = self._target.expected_head
+        if expected and head != expected:
+            raise Conflict(f"branch head is {head or 'missing'}, not the expected {expected}")
+
+    def _plan(self, valid: dict[str, list[bytes]], head: str) -> _Plan:
+        """What committing the records onto `head` ('' for a dataset still to create) writes."""
         existing = self._versions.tree(self._repo, head, CRYSTALS_PREFIX) if head else {}
         adds = {k: blobs[0] for k, blobs in valid.items() if k not in existing}
         removes = sorted({crystal_key(h) for h in self._removals} & set(existing) - set(adds))
         duplicates = sum(len(v) for v in valid.values()) - len(adds)
-        commit_id = ""
-        if not (target.dry_run or aborted) and (adds or removes):
-            message = target.message or f"ingest {len(adds)} crystals"
-            commit = self._versions.commit(
-                self._repo, self._branch, {**adds, **self._sources}, removes, message,
-                dict(target.metadata), expected_head=head,
-            )  # fmt: skip
-            commit_id = commit.id
-        written = bool(commit_id) and not target.stage_only
+        return _Plan(head, adds, removes, duplicates)
+
+    def _write(self, plan: _Plan) -> str:
+        target = self._target
+        metadata = dict(target.metadata)
+        if target.request_id:
+            metadata[REQUEST_ID_KEY] = target.request_id
+        commit = self._versions.commit(
+            self._repo, self._branch, {**plan.adds, **self._sources}, plan.removes,
+            target.message or f"ingest {len(plan.adds)} crystals", metadata,
+            expected_head=plan.head,
+        )  # fmt: skip
+        return commit.id
+
+    def _earlier_commit(self, head: str) -> Commit | None:
+        """The commit this request's `request_id` already made on the branch, if any."""
+        request_id = self._target.request_id
+        if not (request_id and head):
+            return None
+        commits = self._versions.log(self._repo, head, limit=REQUEST_LOOKBACK)
+        return next((c for c in commits if c.metadata.get(REQUEST_ID_KEY) == request_id), None)
+
+    def _replayed(self, rejections, valid, commit: Commit) -> IngestResult:
+        """The result of the earlier attempt that made `commit`, from the commit's changes."""
+        parent = commit.parents[0] if commit.parents else ""
+        changes = self._versions.diff(self._repo, parent, commit.id, CRYSTALS_PREFIX)
+        adds = {c.key: b"" for c in changes if c.kind == "added"}
+        removes = [c.key for c in changes if c.kind == "removed"]
+        duplicates = sum(len(v) for v in valid.values()) - len(adds)
+        return self._result(rejections, valid, _Plan(parent, adds, removes, duplicates), commit.id)
+
+    def _result(self, rejections, valid, plan: _Plan, commit_id: str) -> IngestResult:
+        target = self._target
+        received = len(rejections) + sum(len(v) for v in valid.values())
         log.info(
             "ingest into %s/%s: %d received, %d new, %d duplicates, %d rejected, commit %s",
-            target.dataset, self._branch, received, len(adds), duplicates, len(rejections),
-            commit_id[:12] or "none",
+            target.dataset, self._branch, received, len(plan.adds), plan.duplicates,
+            len(rejections), commit_id[:12] or "none",
         )  # fmt: skip
-        listed = rejections[: self._limits.max_rejections_listed]
+        limits = self._limits
+        shown = listed(rejections, limits.max_rejections_listed, limits.max_bytes_listed)
         return IngestResult(
             dataset=target.dataset,
             branch=target.branch,
-            commit_id=commit_id if written else "",
-            parent_commit_id=head,
+            commit_id="" if target.stage_only else commit_id,
+            parent_commit_id=plan.head,
             num_received=received,
-            num_accepted=len(adds) if commit_id or target.dry_run else 0,
+            num_accepted=len(plan.adds) if commit_id or target.dry_run else 0,
             num_rejected=len(rejections),
-            num_duplicates=duplicates,
-            num_removed=len(removes) if commit_id else 0,
-            rejections=tuple(listed),
-            rejections_truncated=len(listed) < len(rejections),
+            num_duplicates=plan.duplicates,
+            num_removed=len(plan.removes) if commit_id else 0,
+            rejections=shown,
+            rejections_truncated=len(shown) < len(rejections),
         )
-
-    def _existing_head(self) -> str:
-        try:
-            return self._versions.head(self._repo, self._branch)
-        except Exception:  # a dry run into a dataset or branch that would be created
-            return ""
-
-
-def _sort_entries(parsed: list[_Parsed]) -> tuple[list[Rejection], dict[str, list[bytes]]]:
-    """Rejections in stream order, and valid records by tree key (first occurrence first)."""
-    rejections: list[Rejection] = []
-    valid: dict[str, list[bytes]] = {}
-    for batch in parsed:
-        for entry in batch.entries:
-            key = _record_key(batch, entry)
-            if entry["error"] is not None:
-                code, _, message = _printable(entry["error"]).partition(": ")
-                rejections.append(Rejection(_printable(key), code, message or code))
-                continue
-            blob = base64.b64decode(entry["crystal"])
-            valid.setdefault(crystal_key(entry["hash"]), []).append(blob)
-    return rejections, valid
-
-
-def _printable(text: str) -> str:
-    """`text` with the surrogate escapes of bytes that were not UTF-8 (block names, row ids of
-    raw chunks) shown as U+FFFD, so it fits a proto string."""
-    return _SURROGATES.sub("\ufffd", text)
-
-
-def _record_key(batch: _Parsed, entry: dict[str, Any]) -> str:
-    index, key = entry["index"], entry["key"]
-    if batch.kind == "csv":
-        return batch.file_name if index < 0 else f"{batch.file_name}:{index}"
-    if batch.kind == "cif":
-        return batch.file_name if index < 0 else f"{batch.file_name}#{key or index}"
-    return key or str(index)

@@ -19,6 +19,12 @@ class IngestSettings(ServiceSettings):
     max_records_per_request: int = Field(100_000, gt=0, description="records per Ingest call")
     max_bytes_per_request: int = Field(256 << 20, gt=0, description="text bytes per Ingest call")
     max_rejections_listed: int = Field(1000, ge=0, description="rejected records in a reply")
+    commit_margin_s: float = Field(
+        1.0,
+        ge=0,
+        description="an ingest commits only with more than this left of its deadline,"
+        " kept for the commit and the reply",
+    )
     parse_batch_records: int = Field(200, gt=0, description="records per parser call")
     parse_workers: int = Field(2, gt=0, description="sandboxed parser processes")
     parse_timeout_s: float = Field(20.0, gt=0, description="per parser call, plus per record")

@@ -2,9 +2,10 @@
 
 import pytest
 from storage import LocalObjectStore, LocalVersionStore
-from svc_kit import InvalidInput, NotFound
+from svc_kit import DeadlineExceeded, InvalidInput, NotFound
 
 from ingest_svc import IngestCore, IngestTarget, SandboxLimits
+from ingest_svc._model import RequestAbandoned
 from ingest_svc.server_test import BAD_CIF, GOOD_CIF
 
 
@@ -35,3 +36,40 @@ def test_targets_are_checked_before_parsing(core):
         core.begin(IngestTarget("core-dedup", branch="a/b"))
     with pytest.raises(NotFound):
         core.begin(IngestTarget("core-dedup", branch="other"))
+
+
+def _session(core, target, *cifs):
+    session = core.begin(target)
+    for index, text in enumerate(cifs):
+        session.add_cif(f"{index}.cif", text)
+    return session
+
+
+def test_a_refused_or_cancelled_write_leaves_nothing(core):
+    def too_late():
+        raise DeadlineExceeded("too late")
+
+    target = IngestTarget("core-refused", create_dataset=True)
+    with pytest.raises(DeadlineExceeded):
+        _session(core, target, GOOD_CIF).finish(too_late)
+    session = _session(core, target, GOOD_CIF)
+    session.wait_for_capacity(0)  # parsed: only the write is left
+    session.cancel()
+    with pytest.raises(RequestAbandoned):
+        session.finish()
+    assert not core.versions.repository_exists("core-refused")
+
+
+def test_nothing_accepted_creates_no_dataset_only_a_missing_branch(core):
+    """A dataset is created with its first commit; a missing branch of an existing dataset is
+    created even when nothing is committed (it names an existing commit)."""
+    result = _session(core, IngestTarget("core-empty", create_dataset=True), BAD_CIF).finish()
+    assert (result.commit_id, result.num_rejected) == ("", 1)
+    assert not core.versions.repository_exists("core-empty")
+    first = _session(core, IngestTarget("core-empty", create_dataset=True), GOOD_CIF).finish()
+    side = IngestTarget("core-empty", branch="side", create_branch_from="main")
+    result = _session(core, side, BAD_CIF, GOOD_CIF).finish()
+    assert (result.commit_id, result.num_duplicates, result.parent_commit_id) == (
+        "", 1, first.commit_id
+    )  # fmt: skip
+    assert core.versions.list_branches("core-empty")["side"] == first.commit_id

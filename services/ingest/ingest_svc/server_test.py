@@ -9,7 +9,7 @@ import grpc
 import pytest
 from autoperi.common.v1 import common_pb2
 from autoperi.ingest.v1 import ingest_pb2
-from autoperi_data import csv_rows, read_records, split_path
+from autoperi_data import read_records
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pymatgen.core import Composition
 
@@ -34,15 +34,6 @@ Na Na1 0 0 0
 Cl Cl1 0.5 0.5 0.5
 """
 BAD_CIF = GOOD_CIF.replace("data_NaCl", "data_bad").replace("Cl Cl1 0.5 0.5 0.5", "Cl Cl1 0.01 0 0")
-
-
-@pytest.fixture(scope="module")
-def mp20_rows(data_dir, tmp_path_factory):
-    """The first 300 rows of MP-20 test as a small CSV file."""
-    rows = csv_rows(split_path("mp_20", "test", data_dir).read_text())
-    path = tmp_path_factory.mktemp("mp20") / "mp20_head.csv"
-    path.write_text("".join(rows[:301]))
-    return path
 
 
 def _ingest(stub, dataset, messages, **header):
