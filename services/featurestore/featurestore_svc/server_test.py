@@ -17,6 +17,7 @@ from autoperi.featurestore.v1 import featurestore_pb2_grpc
 from featurize import FeaturizerConfig, featurize_split, load_shard
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ingest_svc.testing import serving
+from storage import LocalObjectStore, LocalVersionStore
 
 from featurestore_svc import (
     SERVICE_NAME,
@@ -25,7 +26,7 @@ from featurestore_svc import (
     FeatureStoreSettings,
     create_server,
 )
-from featurestore_svc.conftest import NUM_CRYSTALS
+from featurestore_svc.conftest import NUM_CRYSTALS, store_dataset
 
 PARAMS = json.dumps({"cutoff": 5.0, "shard_size": 20})
 
@@ -143,18 +144,71 @@ def test_get_features_does_not_wait_and_lookup_only_builds_nothing(server):
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_bad_requests_and_unsupported_kinds(server):
-    def code(request):
-        with pytest.raises(grpc.RpcError) as info:
-            _build(server.address, request)
-        return info.value.code(), info.value.details()
+@pytest.fixture(scope="module")
+def small_server(tmp_path_factory, mp20_subset):
+    """A server over a store holding 'mp20-small' (two crystals): for requests it refuses."""
+    objects = LocalObjectStore(tmp_path_factory.mktemp("refusing") / "store", durable=False)
+    versions = LocalVersionStore(objects)
+    store_dataset(versions, "mp20-small", mp20_subset[:2])
+    settings = FeatureStoreSettings(host="127.0.0.1", port=0, log_json=False)
+    with serving(lambda: create_server(settings, FeatureStoreDeps(objects, versions))) as srv:
+        yield srv
 
-    assert code(_request(params='{"radius": 3}')) == (
-        grpc.StatusCode.INVALID_ARGUMENT,
+
+def _call(address: str, rpc: str, request: pb.BuildFeaturesRequest):
+    """GetFeatures (starting builds, as BuildFeatures does) or BuildFeatures to its end, with
+    the same fields (a stream must fail, not end OK)."""
+    with grpc.insecure_channel(address) as channel:
+        stub = featurestore_pb2_grpc.FeatureStoreServiceStub(channel)
+        if rpc == "BuildFeatures":
+            return list(stub.BuildFeatures(request, timeout=60))
+        fields = {"dataset": request.dataset, "featurizer": request.featurizer}
+        return stub.GetFeatures(pb.GetFeaturesRequest(**fields, kinds=request.kinds), timeout=60)
+
+
+INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
+BAD_REQUESTS = {  # case id: (request, status, reason)
+    "no-dataset": (_request(dataset=""), INVALID, "the request names no dataset"),
+    "dataset-name": (_request(dataset="Bad Name!"), INVALID, "invalid dataset name 'Bad Name!'"),
+    "unknown-dataset": (_request(dataset="no-such-set"), NOT_FOUND, "no dataset 'no-such-set'"),
+    "unknown-ref": (
+        pb.BuildFeaturesRequest(dataset=common_pb2.DatasetRef(dataset="mp20-small", ref="nope")),
+        NOT_FOUND,
+        "ref 'nope'",
+    ),
+    "featuriser": (
+        pb.BuildFeaturesRequest(
+            dataset=common_pb2.DatasetRef(dataset="mp20-small"),
+            featurizer=pb.FeaturizerConfig(name="soap"),
+        ),
+        INVALID,
+        "unknown featuriser 'soap'",
+    ),
+    "params-json": (_request(params="[1"), INVALID, "params_json is not valid JSON"),
+    "params-array": (_request(params="[1]"), INVALID, "params_json must be a JSON object"),
+    "params-unknown": (
+        _request(params='{"radius": 3}'),
+        INVALID,
         "unknown featuriser parameter(s): radius",
-    )
-    assert code(_request(params="[1")).__getitem__(0) == grpc.StatusCode.INVALID_ARGUMENT
-    assert code(_request(dataset="no-such-set"))[0] == grpc.StatusCode.NOT_FOUND
+    ),
+    "params-type": (_request(params='{"cutoff": "far"}'), INVALID, "cutoff must be a float"),
+    "params-value": (_request(params='{"cutoff": -1}'), INVALID, "cutoff must be positive"),
+    "kind": (_request(kinds=[99]), INVALID, "unknown feature kind(s): [99]"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS)
+@pytest.mark.parametrize("rpc", ["GetFeatures", "BuildFeatures"])
+def test_bad_requests_are_refused_alike_by_get_and_build(small_server, case, rpc):
+    request, status, reason = BAD_REQUESTS[case]
+    with pytest.raises(grpc.RpcError) as info:
+        _call(small_server.address, rpc, request)
+    assert info.value.code() == status and reason in info.value.details(), info.value.details()
+    assert "Traceback" not in info.value.details()
+    assert small_server.core.builds_started == 0
+
+
+def test_an_unimplemented_kind_fails_its_artifact(server):
     energies = _build(server.address, _request(kinds=[pb.FEATURE_KIND_REFERENCE_ENERGIES]))
     [artifact] = energies.artifacts
     assert artifact.state == pb.BUILD_STATE_FAILED and artifact.error.code == "unimplemented"

@@ -5,8 +5,9 @@ Each request is validated (`_jobs.validate`), split into chunks and every chunk 
 (`batch_size_fn`): chunks of many requests are merged into one `Engine.generate` call (run in a
 worker thread so the replica keeps accepting requests), then the results are split back.
 Errors reach the client as gRPC statuses with a reason (set on the Serve gRPC context), never a
-stack trace: ServiceError subclasses carry their code; a passed deadline is DEADLINE_EXCEEDED;
-anything else is INTERNAL with an error id that the replica log has the traceback for.
+stack trace, the same for Sample and SampleStream (one validation, one `_set_status`):
+ServiceError subclasses carry their code; a passed deadline is DEADLINE_EXCEEDED; anything else
+is INTERNAL with an error id that the replica log has the traceback for.
 
 Deadlines: the client sends its timeout as `autoperi-timeout-s` metadata (Serve's proxy does
 not forward gRPC deadlines). A request stops waiting when it passes (DEADLINE_EXCEEDED; its
@@ -103,17 +104,17 @@ class SamplerDeployment:
     async def Sample(
         self, request: sampler_pb2.SampleRequest, grpc_context
     ) -> sampler_pb2.SampleResponse:
-        """All samples of the request in one reply."""
+        """All samples of the request in one reply. A refused or failed request returns an
+        empty reply with its status set on the context (sent with the reply)."""
         arrival = time.monotonic()
         tasks: list[asyncio.Future] = []
         try:
-            job = self._job(request.spec, grpc_context, arrival)
-            tasks = [asyncio.ensure_future(self._complete(c, job)) for c in self._chunks(job)]
+            job, tasks = self._start(request.spec, grpc_context, arrival)
             done = await _within(job, asyncio.gather(*tasks))
             crystals = [c for d in done for c in d.crystals]
             return _convert.sample_response(job, crystals, _tally(done), _seconds(arrival, done))
         except Exception as exc:
-            _fail(grpc_context, exc)
+            _set_status(grpc_context, exc)
             return sampler_pb2.SampleResponse()
         finally:
             for task in tasks:  # the rest of a failed request is not generated
@@ -122,19 +123,28 @@ class SamplerDeployment:
     async def SampleStream(
         self, request: sampler_pb2.SampleStreamRequest, grpc_context
     ) -> AsyncIterator[sampler_pb2.SampleStreamResponse]:
-        """The samples in messages, one per completed chunk (completion order)."""
+        """The samples in messages, one per completed chunk (completion order). A refused or
+        failed request ends the stream with the status Sample would give, before any message
+        or after the ones already sent.
+
+        Contract: a failure sets its status on the context and then raises. Serve's proxy
+        copies a stream's context only with each yielded message, so a status set without a
+        message to carry it is lost and the stream ends OK; a raised error reaches the client
+        with the status set on the context (Serve's gRPCStatusError). The error raised is a
+        builtin carrying the details, so the proxy unpickles it without importing this module
+        (and torch)."""
         arrival = time.monotonic()
         tasks: list[asyncio.Future] = []
         try:
-            job = self._job(request.spec, grpc_context, arrival)
-            tasks = [asyncio.ensure_future(self._complete(c, job)) for c in self._chunks(job)]
+            job, tasks = self._start(request.spec, grpc_context, arrival)
             done: list[_Done] = []
             for next_done in asyncio.as_completed(tasks, timeout=_remaining(job)):
                 done.append(await next_done)
                 seconds = _seconds(arrival, done)
                 yield _convert.stream_response(job, done[-1].crystals, _tally(done), seconds)
         except Exception as exc:
-            _fail(grpc_context, exc)
+            _set_status(grpc_context, exc)
+            raise RuntimeError(grpc_context.details()) from None
         finally:
             for task in tasks:
                 task.cancel()
@@ -192,12 +202,15 @@ class SamplerDeployment:
         failed = len(rejected)
         return _Done([kept[i] for i in sorted(kept)], failed, generated, started, batch.finished)
 
-    def _job(self, spec: sampler_pb2.SampleSpec, grpc_context, arrival: float) -> Job:
+    def _start(
+        self, spec: sampler_pb2.SampleSpec, grpc_context, arrival: float
+    ) -> tuple[Job, list[asyncio.Future]]:
+        """The validated job of `spec` (what both RPCs run; `validate`'s errors otherwise) and
+        one started task per chunk (the caller cancels them)."""
         timeout = _convert.timeout_from_metadata(grpc_context.invocation_metadata())
-        return validate(_convert.spec_in(spec, timeout), self._engine, self._limits, arrival)
-
-    def _chunks(self, job: Job) -> list[Chunk]:
-        return job.chunks(self._chunk_samples, self._max_batch_atoms)
+        job = validate(_convert.spec_in(spec, timeout), self._engine, self._limits, arrival)
+        chunks = job.chunks(self._chunk_samples, self._max_batch_atoms)
+        return job, [asyncio.ensure_future(self._complete(c, job)) for c in chunks]
 
 
 async def _within(job: Job, work: asyncio.Future) -> list[_Done]:
@@ -240,7 +253,7 @@ def _seconds(arrival: float, done: Sequence[_Done]) -> tuple[float, float, float
     return first - arrival, last - first, time.monotonic() - arrival
 
 
-def _fail(grpc_context, exc: BaseException) -> None:
+def _set_status(grpc_context, exc: BaseException) -> None:
     """Put the status of `exc` on the gRPC context (cancellation is not caught: it is a
     BaseException and ends the call)."""
     if isinstance(exc, TimeoutError):  # as_completed's deadline

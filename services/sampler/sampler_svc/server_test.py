@@ -1,6 +1,7 @@
 """The sampler over Serve's real gRPC proxy: samples, seeds, streams, errors, overload, health;
 de novo from the Perov-5 dng checkpoint as a second app on the same proxy (`TestDeNovo`)."""
 
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,12 +19,20 @@ DNG = Path(__file__).resolve().parents[3] / "checkpoints" / "perov_5_dng"
 DNG_APP = "sampler_dng"
 
 
-def _sample(stub, spec, timeout=60.0, server_timeout=None):
-    md = client.metadata(timeout=server_timeout)
+RPCS = ("Sample", "SampleStream")  # every bad request is sent both ways
+
+
+def _sample(stub, spec, timeout=60.0, server_timeout=None, rpc="Sample", app=client.APPLICATION):
+    """The reply of Sample, or the list of SampleStream messages (rpc="SampleStream")."""
+    md = client.metadata(app, timeout=server_timeout)
+    if rpc == "SampleStream":
+        request = sampler_pb2.SampleStreamRequest(spec=spec)
+        return list(stub.SampleStream(request, timeout=timeout, metadata=md))
     return stub.Sample(sampler_pb2.SampleRequest(spec=spec), timeout=timeout, metadata=md)
 
 
 def _error(stub, spec, **kwargs) -> grpc.RpcError:
+    """The error of a call that must fail (a stream must fail, not end OK)."""
     with pytest.raises(grpc.RpcError) as info:
         _sample(stub, spec, **kwargs)
     return info.value
@@ -97,11 +106,17 @@ def test_stream_returns_all_samples_in_chunks(stub):
             "does not support de novo",
         ),
         (sampler_pb2.SampleSpec(num_samples=1), "spec needs a task"),
+        (client.csp_spec("SrTiO3", 10**7), "num_samples must be in 1..64, got 10000000"),
+        (client.csp_spec({"Sr": 100, "Ti": 100, "O": 300}, 1), "more than 100 atoms"),
     ],
-    ids=["element", "empty", "zero", "too-many", "big-cell", "big-z", "ddpm", "de-novo", "task"],
-)
-def test_invalid_argument_with_reason(stub, spec, reason):
-    error = _error(stub, spec)
+    ids=[
+        "element", "empty", "zero", "too-many", "big-cell", "big-z", "ddpm", "de-novo", "task",
+        "ten-million", "500-atoms",
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("rpc", RPCS)
+def test_invalid_argument_with_reason(stub, spec, reason, rpc):
+    error = _error(stub, spec, rpc=rpc)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert reason in error.details()
     assert "Traceback" not in error.details()
@@ -121,10 +136,21 @@ def test_min_distance_regenerates_or_gives_up(stub):
     assert indices == sorted(indices)
 
 
-def test_unknown_checkpoint_is_not_found(stub):
-    error = _error(stub, client.csp_spec("SrTiO3", 1, checkpoint_id="no-such-checkpoint"))
+@pytest.mark.parametrize("rpc", RPCS)
+def test_unknown_checkpoint_is_not_found(stub, rpc):
+    spec = client.csp_spec("SrTiO3", 1, checkpoint_id="no-such-checkpoint")
+    error = _error(stub, spec, rpc=rpc)
     assert error.code() == grpc.StatusCode.NOT_FOUND
     assert "no-such-checkpoint" in error.details()
+
+
+@pytest.mark.parametrize("rpc", RPCS)
+def test_a_one_ms_deadline_is_deadline_exceeded(stub, rpc):
+    """The server's deadline (the client's 1 ms, sent as metadata) passes before any sample."""
+    spec = client.csp_spec("SrTiO3", 16, steps=20, seed=1)
+    error = _error(stub, spec, server_timeout=0.001, rpc=rpc)
+    assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "deadline passed" in error.details()
 
 
 def test_info_says_csp_only(sampler_address):
@@ -135,16 +161,38 @@ def test_info_says_csp_only(sampler_address):
     assert sampler_pb2.SAMPLER_KIND_DDPM not in info.samplers
 
 
-def test_server_honours_the_client_deadline(stub):
+@pytest.mark.parametrize("rpc", RPCS)
+def test_server_honours_the_client_deadline(stub, rpc):
     """A request whose deadline passes while it waits behind a running batch is not run."""
     busy = client.csp_spec("SrTiO3", 32, steps=30, seed=1, sampler="euler")
     blocker = stub.Sample.future(
         sampler_pb2.SampleRequest(spec=busy), timeout=60, metadata=client.metadata()
     )
-    error = _error(stub, client.csp_spec("SrTiO3", 2, steps=2), timeout=60.0, server_timeout=0.3)
+    spec = client.csp_spec("SrTiO3", 2, steps=2)
+    error = _error(stub, spec, timeout=60.0, server_timeout=0.3, rpc=rpc)
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert "deadline passed" in error.details()
     assert len(blocker.result().crystals) == 32
+
+
+def test_a_deadline_passing_mid_stream_fails_the_stream_after_its_messages(stub):
+    """Chunks already sent, then DEADLINE_EXCEEDED: never a truncated stream that ends OK.
+
+    100-atom cells: two chunks of 8 per batch, so 64 samples are 4 batches in turn; the deadline
+    is 2.5x the time of one batch (measured here), within the 2nd to 4th batch."""
+    cell = {"Sr": 20, "Ti": 20, "O": 60}
+    start = time.monotonic()
+    _sample(stub, client.csp_spec(cell, 16, steps=10, seed=1, sampler="euler"))  # one batch
+    one_batch = time.monotonic() - start
+    spec = client.csp_spec(cell, 64, steps=10, seed=2, sampler="euler")
+    md = client.metadata(timeout=2.5 * one_batch)
+    stream = stub.SampleStream(sampler_pb2.SampleStreamRequest(spec=spec), 60, metadata=md)
+    replies = []
+    with pytest.raises(grpc.RpcError) as info:
+        replies.extend(stream)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, info.value.details()
+    assert "deadline passed" in info.value.details()
+    assert 1 <= len(replies) < 8 and replies[-1].num_done < 64
 
 
 def test_overload_gets_resource_exhausted(stub):
@@ -256,9 +304,9 @@ class TestDeNovo:
         ],
         ids=["csp", "above", "below", "min-over-max", "element", "beyond-max-z"],
     )
-    def test_invalid_argument_with_reason(self, dng_stub, spec, reason):
-        with pytest.raises(grpc.RpcError) as info:
-            self._sample(dng_stub, spec)
-        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert reason in info.value.details()
-        assert "Traceback" not in info.value.details()
+    @pytest.mark.parametrize("rpc", RPCS)
+    def test_invalid_argument_with_reason(self, dng_stub, spec, reason, rpc):
+        error = _error(dng_stub, spec, rpc=rpc, app=DNG_APP)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert reason in error.details()
+        assert "Traceback" not in error.details()

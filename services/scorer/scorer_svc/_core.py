@@ -12,10 +12,11 @@ with the code "timeout".
 
 import dataclasses
 import itertools
+import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -165,14 +166,14 @@ class ScorerCore:
         def job(batch: list[int]) -> list[Scores]:
             return self._batch(crystals, batch, options, deadline, index, stats)
 
-        pending: set[Future] = {self._executor.submit(job, b) for b in batches}
+        futures = [self._executor.submit(job, b) for b in batches]
         try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
+            for future in _completed(futures):
+                if future.cancelled():  # by close(): queued batches are dropped
+                    raise Unavailable("the scorer is shutting down: retry later")
+                yield future.result()
         finally:
-            for future in pending:
+            for future in futures:
                 future.cancel()
 
     def _batch(
@@ -233,6 +234,18 @@ def _novelty(index: NoveltyIndex, crystal: Crystal, result: Scores, relaxed: boo
     match = index.match(scored, "" if relaxed else result.content_hash)
     result.novel = match is None
     result.matched_content_hash = match or ""
+
+
+def _completed(futures: Sequence[Future]) -> Iterator[Future]:
+    """`futures` as they finish, cancelled ones included. `concurrent.futures.wait` and
+    `as_completed` are not woken by `Future.cancel()`, which `close()` calls on queued batches
+    (`executor.shutdown(cancel_futures=True)`): a request in flight at `close()` waited there
+    forever, and its thread kept the process from exiting."""
+    finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
+    for future in futures:
+        future.add_done_callback(finished.put)
+    for _ in futures:
+        yield finished.get()
 
 
 def _then(first: list[Scores], rest: Iterator[list[Scores]]) -> Iterator[list[Scores]]:

@@ -97,3 +97,32 @@ def test_workers_get_the_malloc_settings_and_the_server_keeps_its_own(monkeypatc
         pool.close()
     assert seen == (WORKER_MALLOC if tunables is None else None)
     assert "GLIBC_TUNABLES" not in os.environ
+
+
+def test_a_request_in_flight_when_the_core_closes_ends_unavailable(real_crystals):
+    """close() drops the queued batches of a running request: its iterator ends with
+    Unavailable instead of waiting forever for them (a thread that kept the server's process
+    from exiting)."""
+    import threading
+    from concurrent.futures import Future
+
+    from svc_kit import Unavailable
+
+    from scorer_svc import CoreLimits, PotentialPool, ScorerCore
+
+    core = ScorerCore(PotentialPool(), limits=CoreLimits(batch_size=1))
+    _, batches = core.score(real_crystals[:6], ScoreOptions(symmetry="none"))
+    first = next(batches)  # one worker: the second batch runs now, four are queued
+    rest: Future = Future()
+
+    def drain() -> None:
+        try:
+            rest.set_result(list(batches))
+        except Exception as exc:
+            rest.set_exception(exc)
+
+    core.close()
+    threading.Thread(target=drain, daemon=True).start()
+    with pytest.raises(Unavailable, match="shutting down"):
+        rest.result(timeout=120)
+    assert len(first) == 1 and first[0].error is None

@@ -32,6 +32,18 @@ def _code(call):
     return info.value.code(), info.value.details()
 
 
+RPCS = ("Score", "ScoreStream")  # every bad request is sent both ways
+
+
+def _call(stub, rpc: str, request: scorer_pb2.ScoreRequest, timeout: float = 30):
+    """The reply of Score, or the list of ScoreStream messages for the same crystals and
+    options (a stream must fail, not end OK)."""
+    if rpc == "ScoreStream":
+        fields = {"crystals": request.crystals, "options": request.options}
+        return list(stub.ScoreStream(scorer_pb2.ScoreStreamRequest(**fields), timeout=timeout))
+    return stub.Score(request, timeout=timeout)
+
+
 def test_health_reports_serving(scorer_server):
     with grpc.insecure_channel(scorer_server.address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
@@ -120,7 +132,8 @@ def test_bad_crystals_fail_alone(stub, real_crystals, direct):
         "symmetry_backend",
     ],
 )  # fmt: skip
-def test_malformed_requests_are_invalid_argument(stub, real_crystals, case):
+@pytest.mark.parametrize("rpc", RPCS)
+def test_malformed_requests_are_invalid_argument(stub, real_crystals, case, rpc):
     message = to_proto(real_crystals[0])
     request = scorer_pb2.ScoreRequest(crystals=[message])
     if case == "empty":
@@ -141,14 +154,15 @@ def test_malformed_requests_are_invalid_argument(stub, real_crystals, case):
         request.options.symmetry_backend = 9  # proto3 enums are open: the server must refuse it
     else:
         request.options.novelty_reference.CopyFrom(common_pb2.DatasetRef(ref="main"))
-    code, details = _code(lambda: stub.Score(request, timeout=30))
+    code, details = _code(lambda: _call(stub, rpc, request))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and details
     assert "Traceback" not in details
 
 
-def test_too_many_crystals_are_resource_exhausted(stub, real_crystals):
-    code, details = _code(lambda: stub.Score(_request(real_crystals[:1] * 9), timeout=30))
-    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "8" in details
+@pytest.mark.parametrize("rpc", RPCS)
+def test_too_many_crystals_are_resource_exhausted(stub, real_crystals, rpc):
+    code, details = _code(lambda: _call(stub, rpc, _request(real_crystals[:1] * 9)))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "limit of 8" in details
 
 
 def test_novelty_against_an_ingested_commit(stub, real_crystals, reference_store):
@@ -168,10 +182,12 @@ def test_novelty_against_an_ingested_commit(stub, real_crystals, reference_store
     assert again.results[0].novel is False
 
 
-def test_novelty_against_a_missing_dataset_is_not_found(stub, real_crystals):
+@pytest.mark.parametrize("rpc", RPCS)
+def test_novelty_against_a_missing_dataset_is_not_found(stub, real_crystals, rpc):
     ref = common_pb2.DatasetRef(dataset="no-such-set")
-    code, _ = _code(lambda: stub.Score(_request(real_crystals[:1], novelty_reference=ref)))
-    assert code == grpc.StatusCode.NOT_FOUND
+    request = _request(real_crystals[:1], novelty_reference=ref)
+    code, details = _code(lambda: _call(stub, rpc, request))
+    assert code == grpc.StatusCode.NOT_FOUND and "no-such-set" in details
 
 
 def test_stream_relaxes_and_returns_every_index(stub, real_crystals, direct):
@@ -241,8 +257,9 @@ def test_cli_scores_cif_and_samples_json_on_the_server(scorer_server, real_cryst
         assert row["atomic_numbers"] == crystal.atomic_numbers.tolist()
 
 
-def test_deadline_is_honoured(stub, real_crystals):
+@pytest.mark.parametrize("rpc", RPCS)
+def test_deadline_is_honoured(stub, real_crystals, rpc):
     crystals = (real_crystals * 2)[:8]  # four worker calls of two 50-step relaxations
     request = _request(crystals, relax=True, max_relax_steps=50, fmax=1e-6)
-    code, _ = _code(lambda: stub.Score(request, timeout=1.0))
+    code, _ = _code(lambda: _call(stub, rpc, request, timeout=1.0))
     assert code == grpc.StatusCode.DEADLINE_EXCEEDED
