@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from rich.console import Console
 
+from autoperi_app._text import markup_safe
+
 log = logging.getLogger("autoperi")
 err_console = Console(stderr=True)
 
@@ -20,15 +22,16 @@ def run_guarded(entry: Callable[[], object]) -> None:
 
     Contract: exit 0 on success, 1 when a command asks for it (e.g. strict mode found rejects),
     2 for user errors (bad path, bad option value, invalid data), 3 for unexpected internal errors
-    (the message names the exception; set AUTOPERI_DEBUG=1 to see the traceback).
+    (the message names the exception; set AUTOPERI_DEBUG=1 to see the traceback). Messages are
+    printed with control characters escaped and never read as markup (they quote user files).
     """
     try:
         entry()
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {markup_safe(str(exc))}")
         sys.exit(2)
     except (FileNotFoundError, IsADirectoryError, PermissionError, ValueError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {markup_safe(str(exc))}")
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")
@@ -37,7 +40,7 @@ def run_guarded(entry: Callable[[], object]) -> None:
         if os.environ.get("AUTOPERI_DEBUG"):
             raise
         err_console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+            f"[bold red]internal error:[/] {type(exc).__name__}: {markup_safe(str(exc))} "
             "(set AUTOPERI_DEBUG=1 for a traceback)"
         )
         sys.exit(3)

@@ -125,3 +125,47 @@ def test_bench_sample_on_a_split_times_the_checkpoint_and_its_baseline(data_dir,
     report = json.loads((tmp_path / "sample_cells.json").read_text())
     assert report["crystals"] == 6 and report["mean_nfe"] == report["baseline_mean_nfe"] > 0
     assert report["speed_ratio"] > 0
+
+
+def test_sample_refuses_a_tampered_checkpoint_with_the_reason(tmp_path):
+    """Weights replaced by a pickle that runs code, manifest re-signed: a user error (exit 2)
+    saying why, never torch's advice to load it unsafely, and nothing in the file runs."""
+    from autoperi_model.testing import tampered_checkpoint
+
+    source = Path(__file__).resolve().parents[3] / "checkpoints" / "perov_5_csp"
+    tampered = tampered_checkpoint(source, tmp_path / "tampered")
+    out = tmp_path / "samples.json"
+    result = run_cli(
+        "sample", "--checkpoint", str(tampered), "--composition", "NaCl", "--out", str(out)
+    )
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "its weights (model.pt) are not a plain tensor file; refused for safety" in message
+    for advice in ("weights_only", "trust", "internal error", "Traceback"):
+        assert advice not in result.stdout + message, advice
+    assert not (tampered / "unpickled").exists() and not out.exists()
+
+
+def test_inspect_prints_text_from_the_file_with_control_characters_escaped():
+    """Block names with terminal escapes (set title, clear screen), rich markup and a bidi
+    override are shown as escapes; the terminal never receives them."""
+    result = run_cli("data", "inspect", str(BAD_INPUTS / "escape_sequences_in_names.cif"))
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "2 accepted, 1 rejected, 0 skipped" in out
+    for raw in ("\x1b]0;", "\x07", "\x1b[2J", "\u202e"):
+        assert raw not in out
+    assert "\\x1b[2J\\x1b[1;1H" in out  # the rejected block's name, escaped
+    assert "[/]markup" in out  # markup shown as text, not applied
+
+
+def test_inspect_skips_publication_blocks_of_a_journal_cif():
+    """A journal CIF's publication and powder-profile blocks are reported as skipped, not as
+    rejections: --strict passes."""
+    path = BAD_INPUTS / "journal_powder_profile_blocks.cif"
+    result = run_cli("data", "inspect", str(path), "--strict")
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = " ".join(result.stdout.split())
+    assert "1 accepted, 0 rejected, 2 skipped" in text
+    assert "no crystal structure in block 'global'" in text
+    assert "truncated" not in text

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from autoperi_app._datasets import DEFAULT_STORE
 from autoperi_app._errors import UserError
+from autoperi_app._text import cell, markup_safe
 
 app = typer.Typer(
     help="Inspect crystal files (CIF, CDVAE/DiffCSP CSV); dataset commits of the splits.",
@@ -27,14 +28,16 @@ def inspect(
         bool, typer.Option(help="Exit with status 1 if any record is rejected.")
     ] = False,
 ) -> None:
-    """Print a table of the crystals in PATH and the reason each rejected record was rejected."""
+    """Print a table of the crystals in PATH, the reason each rejected record was rejected and
+    the CIF blocks skipped for holding no structure (a journal's publication and powder-profile
+    blocks). Everything taken from the file is printed with control characters escaped."""
     import autoperi_data
 
     if not path.exists():
         raise UserError(f"no such file: {path}")
     table = _crystal_table(path)
-    accepted, rejected = 0, []
-    for record in autoperi_data.read_records(path):
+    accepted, rejected, skipped = 0, [], []
+    for record in autoperi_data.read_records(path, on_skipped=skipped.append):
         if record.error is not None:
             rejected.append(record)
             continue
@@ -43,14 +46,18 @@ def inspect(
             _add_row(table, record)
     if limit:
         console.print(table)
-    _print_rejections(rejected)
-    console.print(f"[bold]{accepted}[/] accepted, [bold]{len(rejected)}[/] rejected in {path}")
+    _print_records("rejected records", rejected, with_reasons=True)
+    _print_records("skipped blocks (no crystal structure)", skipped, with_reasons=False)
+    console.print(
+        f"[bold]{accepted}[/] accepted, [bold]{len(rejected)}[/] rejected,"
+        f" [bold]{len(skipped)}[/] skipped in {markup_safe(str(path))}"
+    )
     if strict and rejected:
         raise typer.Exit(1)
 
 
 def _crystal_table(path: Path) -> Table:
-    table = Table(title=str(path.name))
+    table = Table(title=cell(path.name))
     for column in (
         "#",
         "id",
@@ -69,8 +76,8 @@ def _add_row(table: Table, record) -> None:
     lengths, angles = crystal.lattice_parameters()
     table.add_row(
         str(record.index),
-        crystal.id or record.key,
-        crystal.formula,
+        cell(crystal.id or record.key),
+        cell(crystal.formula),
         str(crystal.num_atoms),
         f"{crystal.volume:.2f}",
         ", ".join(f"{x:.3f}" for x in lengths),
@@ -78,17 +85,21 @@ def _add_row(table: Table, record) -> None:
     )
 
 
-def _print_rejections(rejected: list) -> None:
-    if not rejected:
+def _print_records(title: str, records: list, with_reasons: bool) -> None:
+    """The first 50 of `records` (rejected or skipped) with their messages; with_reasons: and
+    the count of each code."""
+    if not records:
         return
-    table = Table(title="rejected records")
+    table = Table(title=title)
     for column in ("#", "record", "reason"):
         table.add_column(column)
-    for record in rejected[:50]:
-        table.add_row(str(record.index), record.key, record.error)
+    for record in records[:50]:
+        table.add_row(str(record.index), cell(record.key), cell(record.error))
     console.print(table)
-    reasons = Counter(record.error.split(":")[0] for record in rejected)
-    console.print("reasons: " + ", ".join(f"{r} x{n}" for r, n in reasons.most_common()))
+    if with_reasons:
+        reasons = Counter(record.code for record in records)
+        listed = ", ".join(f"{r} x{n}" for r, n in reasons.most_common())
+        console.print("reasons: " + markup_safe(listed))
 
 
 @app.command("commit")

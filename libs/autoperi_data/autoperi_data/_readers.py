@@ -5,7 +5,8 @@ its client use to cut CSV text at row boundaries).
 
 `read_records(path)` checks the file itself at once (raising CrystalError for an empty, binary,
 unrecognised or column-less file) and returns an iterator that parses one record at a time; a bad
-record becomes a `Record` with an error, never an exception. Files may be gzip-compressed.
+record becomes a `Record` with an error, never an exception. Files may be gzip-compressed; what a
+file can make the reader hold or decompress is bounded (`autoperi_data._streams`).
 """
 
 import csv
@@ -13,10 +14,9 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from xtal import (
     Crystal,
@@ -27,6 +27,8 @@ from xtal import (
     split_cif_blocks,
 )
 
+from autoperi_data._streams import MAX_BLOCK_CHARS, bounded_lines, open_text
+
 _HEAD_BYTES = 1 << 16
 _MAX_CSV_FIELD = 1 << 30
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -35,8 +37,9 @@ _ID_COLUMNS = ("material_id", "id")
 _CIF_SUFFIXES = (".cif", ".mcif")
 
 
-#: limits that reject only what cannot be a crystal at all (non-finite numbers, unknown elements):
-#: benchmark rows as given, for the evaluation's own rules and for reading a split's cells
+#: limits that reject only what cannot be a crystal at all (non-finite numbers, unknown elements,
+#: the default bounds on cell size and coordinates): benchmark rows as given, for the evaluation's
+#: own rules and for reading a split's cells
 PERMISSIVE_LIMITS = ValidationLimits(max_atoms=100_000, min_distance=0.0, min_volume=0.0)
 
 
@@ -68,26 +71,29 @@ class _Source:
 
 
 def read_records(
-    path: str | Path, *, limits: ValidationLimits | None = None, source: str | None = None
+    path: str | Path,
+    *,
+    limits: ValidationLimits | None = None,
+    source: str | None = None,
+    on_skipped: Callable[[Record], None] | None = None,
 ) -> Iterator[Record]:
     """Stream the crystals of a CIF or CDVAE/DiffCSP CSV file, each validated under `limits`.
 
     CSV: a `cif` column (required), an id column (`material_id`), and every other column whose
     value parses as a finite number kept as a property (index columns, `cif*` columns skipped).
-    Provenance: source = `source` or the file name, record = the record key. Raises CrystalError
-    (empty, unknown_format, missing_column, not_utf8) or OSError for a file that cannot be read as
-    a whole; problems of single records come back as `Record.error`.
+    CIF: one record per data block, except that blocks without a structure (no cell, no atom
+    sites: a journal's publication and powder-profile blocks) are not records when another
+    block of the file states a structure; each such block goes to `on_skipped` instead, as a
+    Record with code "no_structure" (when the whole file has no structure, they are the
+    rejected records). Provenance: source = `source` or the file name, record = the record key.
+    Raises CrystalError (empty, unknown_format, missing_column, not_utf8) or OSError for a file
+    that cannot be read as a whole; problems of single records come back as `Record.error`.
     """
     found = _inspect(Path(path), source)
     limits = limits or ValidationLimits()
     if found.kind == "csv":
         return _csv_records(found, _csv_header(found), limits)
-    return _cif_records(found, limits)
-
-
-def _open_text(found: _Source) -> IO[str]:
-    raw = gzip.open(found.path, "rb") if found.compressed else open(found.path, "rb")  # noqa: SIM115
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    return _cif_records(found, limits, on_skipped or (lambda record: None))
 
 
 def _inspect(path: Path, source: str | None) -> _Source:
@@ -135,8 +141,8 @@ class _CsvColumns:
 
 def _csv_header(found: _Source) -> _CsvColumns:
     _allow_large_csv_fields()
-    with _open_text(found) as stream:
-        header = next(csv.reader(stream), [])
+    with open_text(found.path, found.compressed) as stream:
+        header = next(csv.reader(bounded_lines(stream)), [])
     if any(_SURROGATE.search(name) for name in header):
         raise CrystalError("not_utf8", f"the header of {found.path} is not valid UTF-8")
     if "cif" not in header:
@@ -182,17 +188,18 @@ def _csv_records(
     found: _Source, columns: _CsvColumns, limits: ValidationLimits
 ) -> Iterator[Record]:
     index = 0
-    with _open_text(found) as stream:
-        reader = csv.reader(stream)
+    with open_text(found.path, found.compressed) as stream:
+        reader = csv.reader(bounded_lines(stream))
         try:
             next(reader, None)
             for row in reader:
                 if row:
                     yield _csv_record(index, row, columns, found.name, limits)
                     index += 1
-        except (csv.Error, OSError, EOFError, zlib.error) as exc:
-            message = f"line {reader.line_num} of {found.path} cannot be read: {exc}"
-            yield Record(index, str(index), None, f"csv_format: {message}")
+        except (CrystalError, csv.Error, OSError, EOFError, zlib.error) as exc:
+            code, reason = _code_and_reason(exc, "csv_format")
+            message = f"line {reader.line_num} of {found.path} cannot be read: {reason}"
+            yield Record(index, str(index), None, f"{code}: {message}")
 
 
 def _csv_record(
@@ -241,15 +248,45 @@ def _single_block_crystal(text: str, limits: ValidationLimits, meta: dict) -> Cr
 
 
 # ---- CIF ------------------------------------------------------------------------------------
-def _cif_records(found: _Source, limits: ValidationLimits) -> Iterator[Record]:
+def _cif_records(
+    found: _Source, limits: ValidationLimits, on_skipped: Callable[[Record], None]
+) -> Iterator[Record]:
+    """The blocks' records; blocks without a structure are held back until the file shows
+    whether any block has one (then they are skipped), see `read_records`."""
+    held: list[Record] = []
+    structure_seen = False
+    for record in _cif_blocks(found, limits):
+        if record.code != "no_structure":
+            structure_seen = True
+            for skipped in held:
+                on_skipped(skipped)
+            held.clear()
+            yield record
+        elif structure_seen:
+            on_skipped(record)
+        else:
+            held.append(record)
+    yield from held
+
+
+def _cif_blocks(found: _Source, limits: ValidationLimits) -> Iterator[Record]:
     index = 0
-    with _open_text(found) as stream:
+    with open_text(found.path, found.compressed) as stream:
         try:
-            for line, text in split_cif_blocks(stream):
+            lines = bounded_lines(stream)
+            for line, text in split_cif_blocks(lines, max_chars=MAX_BLOCK_CHARS):
                 yield _cif_record(index, line, text, found.name, limits)
                 index += 1
         except (CrystalError, OSError, EOFError, zlib.error) as exc:
-            yield Record(index, str(index), None, f"cif_parse: {found.path} cannot be read: {exc}")
+            code, reason = _code_and_reason(exc, "cif_parse")
+            yield Record(index, str(index), None, f"{code}: {found.path} cannot be read: {reason}")
+
+
+def _code_and_reason(exc: Exception, default_code: str) -> tuple[str, str]:
+    """The error code and message of an exception that ended a file's stream."""
+    if isinstance(exc, CrystalError):
+        return exc.code, exc.message
+    return default_code, str(exc)
 
 
 def _cif_record(index: int, line: int, text: str, source: str, limits: ValidationLimits) -> Record:

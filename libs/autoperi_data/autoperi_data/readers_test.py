@@ -153,3 +153,68 @@ def test_byte_order_mark_and_crlf_line_endings(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     (record,) = read_records(path)
     assert (record.key, record.error, record.crystal.num_atoms) == ("mp-7", None, 8)
+
+
+PUBLICATION = "data_global\n_journal_name_full 'Acta Cryst. E'\n_publ_section_title\n;\nNaCl\n;\n"
+POWDER = "data_profile\nloop_\n _pd_proc_2theta_corrected\n _pd_meas_counts_total\n 10.0 152\n"
+
+
+def test_journal_cif_blocks_without_structure_are_skipped_not_rejected(tmp_path):
+    """Publication and powder-profile blocks around a structure go to `on_skipped`."""
+    path = tmp_path / "journal.cif"
+    path.write_text(PUBLICATION + ROCKSALT + POWDER)
+    skipped = []
+    records = list(read_records(path, on_skipped=skipped.append))
+    assert [(r.index, r.key, r.error) for r in records] == [(1, "NaCl", None)]
+    assert [(r.index, r.key, r.code) for r in skipped] == [
+        (0, "global", "no_structure"),
+        (2, "profile", "no_structure"),
+    ]
+    assert skipped[0].error == (
+        "no_structure: no crystal structure in block 'global' (e.g. a publication or"
+        " powder-profile block)"
+    )
+    assert [r.key for r in read_records(path)] == ["NaCl"]  # without a callback: dropped
+
+
+def test_a_file_without_any_structure_rejects_its_blocks(tmp_path):
+    path = tmp_path / "publication.cif"
+    path.write_text(PUBLICATION + POWDER)
+    skipped = []
+    records = list(read_records(path, on_skipped=skipped.append))
+    assert [(r.key, r.code) for r in records] == [
+        ("global", "no_structure"),
+        ("profile", "no_structure"),
+    ]
+    assert skipped == []
+
+
+def test_a_cut_structure_block_is_the_reason_not_the_publication_block(tmp_path):
+    path = tmp_path / "cut.cif"
+    path.write_text(PUBLICATION + ROCKSALT.split("_cell_length_c")[0])
+    (record,) = read_records(path)
+    assert record.error == (
+        "cif_incomplete: cell parameter c (_cell_length_c) is missing (truncated file?)"
+    )
+
+
+def test_an_endless_line_is_refused_before_it_is_read_whole(tmp_path):
+    for name, text in (
+        ("line.cif", ROCKSALT + "#" * (2 << 20) + "\n"),
+        ("line.csv", f'cif\n"{ROCKSALT}"\n' + "x" * (2 << 20) + "\n"),
+    ):
+        path = tmp_path / name
+        path.write_text(text)
+        records = list(read_records(path))
+        assert records[-1].code == "too_large", records[-1].error
+        assert "is longer than 1048576 characters" in records[-1].error
+
+
+def test_an_endless_block_is_refused(tmp_path):
+    path = tmp_path / "endless.cif"
+    with open(path, "w") as handle:
+        handle.write(ROCKSALT)
+        handle.write(("#" * 1023 + "\n") * (65 << 10))  # 65 MiB of comments in the block
+    (record,) = read_records(path)
+    assert record.code == "too_large" and "passes 67108864 characters" in record.error
+    assert record.error.startswith(f"too_large: {path} cannot be read: the block starting at")

@@ -43,20 +43,26 @@ class ParsedBlock:
     symmetric: bool  # built by applying symmetry operations other than the identity
 
 
-def split_blocks(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+def split_blocks(lines: Iterable[str], max_chars: int | None = None) -> Iterator[tuple[int, str]]:
     """Yield (first line number, text) of each `data_` block; text before the first block
-    (comments) is prepended to it. Lines inside semicolon text fields never start a block."""
+    (comments) is prepended to it. Lines inside semicolon text fields never start a block.
+    CrystalError("too_large") once a block passes `max_chars` characters (None: no bound)."""
     current: list[str] = []
-    start, in_text, seen_block = 1, False, False
+    start, in_text, seen_block, size = 1, False, False, 0
     for number, line in enumerate(lines, start=1):
         if line.startswith(";"):
             in_text = not in_text
         elif not in_text and _BLOCK_START.match(line):
             if seen_block:
                 yield start, "".join(current)
-                current, start = [], number
+                current, start, size = [], number, 0
             seen_block = True
         current.append(line)
+        size += len(line)
+        if max_chars is not None and size > max_chars:
+            raise CrystalError(
+                "too_large", f"the block starting at line {start} passes {max_chars} characters"
+            )
     if seen_block:
         yield start, "".join(current)
     elif "".join(current).strip():
@@ -77,6 +83,20 @@ def tokenize_block(text: str) -> CifBlock:
     if len(blocks) != 1:
         raise CrystalError("cif_parse", f"expected one data block, found {len(blocks)}")
     return blocks[0]
+
+
+def structure_blocks(texts: list[str]) -> list[str]:
+    """The blocks of a file that state a structure (a cell or atom sites), in file order; a
+    block that cannot be tokenised counts as one (reading it reports why). Journal CIFs add
+    publication and powder-profile blocks to their structure blocks."""
+    kept = []
+    for text in texts:
+        try:
+            if checks.has_structure(tokenize_block(text)):
+                kept.append(text)
+        except CrystalError:
+            kept.append(text)
+    return kept
 
 
 def parse_block(text: str, limits: ValidationLimits) -> ParsedBlock:

@@ -32,6 +32,8 @@ _TYPE_SYMBOL = re.compile(r"([A-Z][a-z]{0,2})(\d*[+-]?|[+-]\d*)")
 _GROUP_SYMBOLS = ("Wat", "wat", "Ow", "Hw", "OH", "NO3")
 _ELEMENTS = frozenset([*(element_symbol(z) for z in range(1, MAX_ATOMIC_NUMBER + 1)), "D", "T"])
 _OP_TEXT = re.compile(r"[\sxyzXYZ0-9+\-*/.]+(,[\sxyzXYZ0-9+\-*/.]+){2}")
+_STRUCTURE_KEYS = ("_cell_length_", "_cell_angle_", "_atom_site_fract_", "_atom_site_cartn_")
+MAX_OPERATIONS = 192  # the most symmetry operations of a space group (F m -3 m, conventional)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,15 @@ class BlockSummary:
 
 
 def summarize_block(block: CifBlock, limits: ValidationLimits) -> BlockSummary:
-    """Check cell, atom sites and occupancies; CrystalError on the first problem."""
+    """Check that the block holds a structure, then its symmetry operation count, cell, atom
+    sites and occupancies; CrystalError on the first problem."""
+    if not has_structure(block):
+        raise CrystalError(
+            "no_structure",
+            f"no crystal structure in block {block_name(block)} (e.g. a publication or"
+            " powder-profile block)",
+        )
+    _check_operation_count(block)
     _check_cell(block, limits)
     labels = _check_atom_sites(block, limits)
     _check_type_symbols(block)
@@ -53,6 +63,28 @@ def summarize_block(block: CifBlock, limits: ValidationLimits) -> BlockSummary:
     explicit = any(_values(block, key) for key in _OPS_KEYS)
     symmetry_keys = explicit or any(_is_symmetry_key(key) for key in block.data)
     return BlockSummary(tuple(labels), _is_p1(block), symmetry_keys, explicit)
+
+
+def has_structure(block: CifBlock) -> bool:
+    """Whether the block states a cell or atom sites (journal CIFs add publication and
+    powder-profile blocks that state neither)."""
+    return any(key.lower().startswith(_STRUCTURE_KEYS) for key in block.data)
+
+
+def block_name(block: CifBlock) -> str:
+    """The block's name quoted for a message: escapes shown as such, at most 80 characters."""
+    name = block.header
+    return repr(name if len(name) <= 80 else name[:80] + "...")
+
+
+def _check_operation_count(block: CifBlock) -> None:
+    count = max(len(_values(block, key)) for key in _OPS_KEYS)
+    if count > MAX_OPERATIONS:
+        raise CrystalError(
+            "bad_symmetry",
+            f"the block lists {count} symmetry operations; a space group has at most"
+            f" {MAX_OPERATIONS}",
+        )
 
 
 def _values(block: CifBlock, key: str) -> list[str]:
@@ -75,21 +107,36 @@ def _parse_number(text: str, what: str) -> float:
     try:
         value = float(str2float(text))
     except (ValueError, TypeError):
-        raise CrystalError("cif_parse", f"{what} {text!r} is not a number") from None
+        raise CrystalError("cif_parse", f"{what} {_shown(text)} is not a number") from None
     if not math.isfinite(value):
-        raise CrystalError("non_finite", f"{what} is {text!r}")
+        raise CrystalError("non_finite", f"{what} is {_shown(text)}")
     return value
 
 
+def _shown(text: str) -> str:
+    """A value quoted for a message, at most 40 characters of it."""
+    text = text.strip()
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
 def _check_cell(block: CifBlock, limits: ValidationLimits) -> None:
-    values = {}
-    for name in _CELL_KEYS:
-        key = ("_cell_length_" if len(name) == 1 else "_cell_angle_") + name
-        values[name] = _number(block, key, f"cell parameter {name}")
+    keys = {
+        name: ("_cell_length_" if len(name) == 1 else "_cell_angle_") + name for name in _CELL_KEYS
+    }
+    if not any(_values(block, key) for key in keys.values()):
+        raise CrystalError(
+            "cif_incomplete", "the block has atom sites but no cell (_cell_length_a, ...)"
+        )
+    values = {name: _number(block, key, f"cell parameter {name}") for name, key in keys.items()}
     lengths = [values[k] for k in ("a", "b", "c")]
     angles = [values[k] for k in ("alpha", "beta", "gamma")]
     if min(lengths) <= 0:
         raise CrystalError("bad_cell", f"cell lengths {lengths} must all be positive")
+    if max(lengths) > limits.max_length:
+        raise CrystalError(
+            "out_of_range",
+            f"cell out of range: lengths {lengths} A, beyond the limit of {limits.max_length:g} A",
+        )
     if not all(0 < angle < 180 for angle in angles):
         raise CrystalError("bad_cell", f"cell angles {angles} must lie strictly between 0 and 180")
     if sum(angles) > 360 or any(2 * angle > sum(angles) for angle in angles):
@@ -130,8 +177,19 @@ def _check_atom_sites(block: CifBlock, limits: ValidationLimits) -> list[str]:
         )
     for label, *coords in zip(labels, *columns, strict=True):
         for axis, text in zip("xyz", coords, strict=True):
-            _parse_number(text, f"coordinate {axis} of atom site {label!r}")
+            _check_coordinate(text, f"coordinate {axis} of atom site {label!r}", limits)
     return labels
+
+
+def _check_coordinate(text: str, what: str, limits: ValidationLimits) -> None:
+    """A finite fractional coordinate within `max_frac_coord` (pymatgen wraps 1e308 to 0)."""
+    value = _parse_number(text, what)
+    if abs(value) > limits.max_frac_coord:
+        raise CrystalError(
+            "out_of_range",
+            f"coordinate out of range: {what} is {_shown(text)} (|x| must be at most"
+            f" {limits.max_frac_coord:g}; never wrapped)",
+        )
 
 
 def _check_type_symbols(block: CifBlock) -> None:

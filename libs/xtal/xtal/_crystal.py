@@ -152,14 +152,20 @@ class Crystal:
     def from_cif(cls, text: str, limits: ValidationLimits | None = None, **meta: Any) -> Self:
         """Read and validate a single-structure CIF (see `autoperi_data.read_records` for files).
 
-        CrystalError names the problem: parse hazards (occupancy, symmetry, truncation), then
-        `validate(limits)`. `meta` as in `from_pymatgen`.
+        Blocks without a structure (no cell, no atom sites: a journal's publication or
+        powder-profile blocks) are ignored when another block holds one. CrystalError names the
+        problem: parse hazards (occupancy, symmetry, truncation), then `validate(limits)`;
+        "multiple_structures" for several structure blocks. `meta` as in `from_pymatgen`.
         """
-        blocks = list(_cif.split_blocks(text.splitlines(keepends=True)))
-        if len(blocks) != 1:
-            code = "empty" if not blocks else "multiple_structures"
-            raise CrystalError(code, f"expected one CIF data block, found {len(blocks)}")
-        return crystal_from_cif_block(blocks[0][1], limits or ValidationLimits(), meta)
+        blocks = [block for _, block in _cif.split_blocks(text.splitlines(keepends=True))]
+        if not blocks:
+            raise CrystalError("empty", "expected one CIF data block, found none")
+        structures = _cif.structure_blocks(blocks) if len(blocks) > 1 else blocks
+        if len(structures) > 1:
+            raise CrystalError(
+                "multiple_structures", f"expected one structure, found {len(structures)} blocks"
+            )
+        return crystal_from_cif_block((structures or blocks)[0], limits or ValidationLimits(), meta)
 
     # ---- helpers ------------------------------------------------------------------------
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

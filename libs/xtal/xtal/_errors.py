@@ -8,6 +8,7 @@ ERROR_CODES: Mapping[str, str] = MappingProxyType(
         # The crystal itself (any source).
         "shape": "arrays of the wrong shape or dtype, or inconsistent atom counts",
         "non_finite": "a NaN or infinite lattice entry or coordinate",
+        "out_of_range": "a cell length, volume per atom or coordinate beyond ValidationLimits",
         "unknown_element": "an atomic number outside 1..118 or a symbol that is not an element",
         "bad_property": "a property that is not a named real number",
         "no_atoms": "a cell without atoms",
@@ -29,12 +30,14 @@ ERROR_CODES: Mapping[str, str] = MappingProxyType(
         "formula_mismatch": "a declared chemical formula that the parsed atoms contradict",
         "implicit_hydrogens": "atoms given as groups with implicit hydrogens (e.g. water 'Wat')",
         "multiple_structures": "several data blocks where one structure was expected",
+        "no_structure": "a CIF block without cell and atom sites (publication, powder profile)",
         # Files and records.
         "empty": "an empty file or record",
         "not_utf8": "bytes that are not valid UTF-8",
         "unknown_format": "a file that is neither CIF nor a CDVAE/DiffCSP CSV",
         "missing_column": "a CSV file without the required 'cif' column",
         "csv_format": "a malformed CSV row (wrong field count, unterminated quote)",
+        "too_large": "a line, CIF block or decompressed file beyond the reader's size bounds",
     }
 )
 

@@ -25,11 +25,22 @@ class ValidationLimits:
     - min_volume: smallest allowed cell volume in A^3. A per-atom bound follows from min_distance:
       atoms at least d apart need at least d^3 / sqrt(2) A^3 each (the densest sphere packing),
       so a cell below that is rejected without a neighbour search.
+    - max_length: longest allowed lattice vector in Angstrom (the benchmark cells are under 50 A).
+    - max_volume_per_atom: largest allowed cell volume per atom in A^3 (the benchmark crystals
+      have at most ~200). With max_atoms it bounds the volume: at most max_atoms * this.
+    - max_frac_coord: largest allowed |fractional coordinate|. A larger one is refused, never
+      wrapped: float64 keeps ~1e-13 of a coordinate of 1000, but 1e308 wraps to an arbitrary 0.
+
+    The three upper bounds are checked before any neighbour search, so the work and memory of
+    validating (or scoring) a cell never grow with a huge cell or coordinate.
     """
 
     max_atoms: int = 1000
     min_distance: float = 0.5
     min_volume: float = 0.1
+    max_length: float = 1000.0
+    max_volume_per_atom: float = 1000.0
+    max_frac_coord: float = 1000.0
 
     def __post_init__(self) -> None:
         if self.max_atoms < 1:
@@ -38,6 +49,10 @@ class ValidationLimits:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        for name in ("max_length", "max_volume_per_atom", "max_frac_coord"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
 
     @property
     def min_volume_per_atom(self) -> float:
@@ -53,9 +68,11 @@ def check_crystal_arrays(
     labels: Sequence[str] | None = None,  # (n,) CIF site labels of a symmetry-expanded cell
 ) -> None:
     """Raise CrystalError naming the first problem found, in this order: non-finite numbers,
-    unknown elements, atom count, volume, overlapping atoms. With `labels`, two overlapping
-    atoms from the same CIF site are reported as "symmetry_overlap"."""
+    out-of-range lengths and coordinates, unknown elements, atom count, volume (too small, or
+    too large per atom), overlapping atoms. With `labels`, two overlapping atoms from the same
+    CIF site are reported as "symmetry_overlap"."""
     _check_finite(lattice, frac_coords)
+    _check_range(lattice, frac_coords, limits)
     _check_elements(atomic_numbers)
     _check_count(len(atomic_numbers), limits.max_atoms)
     _check_volume(lattice, len(atomic_numbers), limits)
@@ -90,6 +107,25 @@ def _check_finite(lattice: np.ndarray, frac_coords: np.ndarray) -> None:
         )
 
 
+def _check_range(lattice: np.ndarray, frac_coords: np.ndarray, limits: ValidationLimits) -> None:
+    """Lengths and coordinates within the limits (finite numbers; no overflow on the way)."""
+    with np.errstate(over="ignore"):
+        longest = float(np.hypot.reduce(lattice, axis=1).max())  # hypot: no overflow below 1e308
+    if longest > limits.max_length:
+        raise CrystalError(
+            "out_of_range",
+            f"cell out of range: a lattice vector is {longest:.4g} A long, beyond the limit of"
+            f" {limits.max_length:g} A",
+        )
+    far = np.flatnonzero(np.abs(frac_coords).max(axis=1, initial=0.0) > limits.max_frac_coord)
+    if far.size:
+        raise CrystalError(
+            "out_of_range",
+            f"coordinate out of range: atom {far[0]} is at fractional {frac_coords[far[0]]}"
+            f" (|x| must be at most {limits.max_frac_coord:g}; never wrapped)",
+        )
+
+
 def _check_elements(atomic_numbers: np.ndarray) -> None:
     bad = np.flatnonzero((atomic_numbers < 1) | (atomic_numbers > MAX_ATOMIC_NUMBER))
     if bad.size:
@@ -113,6 +149,12 @@ def _check_volume(lattice: np.ndarray, num_atoms: int, limits: ValidationLimits)
         raise CrystalError(
             "small_volume",
             f"cell volume {volume:.4g} A^3 is below the minimum {limits.min_volume} A^3",
+        )
+    if volume / num_atoms > limits.max_volume_per_atom:
+        raise CrystalError(
+            "out_of_range",
+            f"cell out of range: volume per atom {volume / num_atoms:.4g} A^3 is beyond the"
+            f" limit of {limits.max_volume_per_atom:g} A^3",
         )
     if volume / num_atoms < limits.min_volume_per_atom:
         raise CrystalError(

@@ -145,6 +145,71 @@ def test_from_cif_wants_exactly_one_block():
         Crystal.from_cif("# only a comment\n_cell_length_a 4\n")
 
 
+PUBLICATION = """data_global
+_journal_name_full 'Acta Crystallographica Section E'
+_publ_section_title
+;
+Sodium chloride revisited
+;
+loop_
+ _publ_author_name
+  'Author, A.'
+"""
+
+
+def test_a_block_without_cell_or_atom_sites_has_no_structure():
+    with pytest.raises(CrystalError) as info:
+        Crystal.from_cif(PUBLICATION)
+    assert info.value.code == "no_structure"
+    assert info.value.message == (
+        "no crystal structure in block 'global' (e.g. a publication or powder-profile block)"
+    )
+
+
+def test_from_cif_reads_the_structure_block_of_a_journal_cif():
+    """A publication block beside one structure block is ignored, before or after it."""
+    for text in (PUBLICATION + ROCKSALT, ROCKSALT + PUBLICATION):
+        assert Crystal.from_cif(text) == Crystal.from_cif(ROCKSALT)
+    two = PUBLICATION + ROCKSALT + ROCKSALT.replace("data_NaCl", "data_again")
+    with pytest.raises(CrystalError, match="multiple_structures: expected one structure, found 2"):
+        Crystal.from_cif(two)
+
+
+def test_only_a_partial_cell_suggests_a_truncated_file():
+    no_cell = "\n".join(line for line in ROCKSALT.splitlines() if "_cell_" not in line)
+    with pytest.raises(CrystalError) as info:
+        Crystal.from_cif(no_cell)
+    assert info.value.code == "cif_incomplete" and "truncated" not in info.value.message
+    assert "atom sites but no cell" in info.value.message
+    cut = ROCKSALT.split("_cell_length_c")[0]
+    with pytest.raises(CrystalError, match=r"cell parameter c .* is missing \(truncated file\?\)"):
+        Crystal.from_cif(cut)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fragment"),
+    [
+        ("Na1  4  0  0  0", "Na1  4  1e308  0  0", "coordinate x of atom site 'Na1' is '1e308'"),
+        ("_cell_length_b   5.64", "_cell_length_b   1e6", "lengths [5.64, 1000000.0, 5.64] A"),
+        ("_cell_length_a   5.64", "_cell_length_a   1e308", "beyond the limit of 1000 A"),
+    ],
+)
+def test_huge_numbers_are_refused_never_wrapped(old, new, fragment):
+    with pytest.raises(CrystalError) as info:
+        Crystal.from_cif(ROCKSALT.replace(old, new))
+    assert info.value.code == "out_of_range" and fragment in info.value.message
+
+
+def test_more_symmetry_operations_than_a_space_group_has_are_refused():
+    ops = "".join(f"  {i} 'x, y, z+{i}/5001'\n" for i in range(1, 5002))
+    loop = "loop_\n _symmetry_equiv_pos_site_id\n _symmetry_equiv_pos_as_xyz\n" + ops
+    text = ROCKSALT.replace("_symmetry_space_group_name_H-M   'F m -3 m'\n", loop)
+    start = time.perf_counter()
+    with pytest.raises(CrystalError, match="bad_symmetry: the block lists 5001 symmetry oper"):
+        Crystal.from_cif(text)
+    assert time.perf_counter() - start < 5.0
+
+
 def test_from_cif_meta_and_limits():
     crystal = Crystal.from_cif(ROCKSALT, id="nacl", properties={"e": 1.0})
     assert crystal.id == "nacl" and dict(crystal.properties) == {"e": 1.0}
@@ -165,6 +230,14 @@ def test_split_blocks_ignores_data_lines_in_text_fields():
     blocks = list(split_blocks(text.splitlines(keepends=True)))
     assert [line for line, _ in blocks] == [1, 7]
     assert blocks[0][1].startswith("# head\ndata_a") and "data_not_a_block" in blocks[0][1]
+
+
+def test_split_blocks_bounds_a_block():
+    lines = ["data_a\n", "_x 1\n", "data_b\n", *["# padding\n"] * 20]
+    blocks = split_blocks(lines, max_chars=100)
+    assert next(blocks) == (1, "data_a\n_x 1\n")
+    with pytest.raises(CrystalError, match="too_large: the block starting at line 3 passes 100"):
+        next(blocks)
 
 
 def test_huge_p1_cif_is_rejected_before_parsing():

@@ -30,6 +30,15 @@ def cubic(frac, numbers=None, a=4.0) -> Crystal:
         (cubic([[0, 0, 0], [0.05, 0, 0]]), "overlapping_atoms", "atoms 0 and 1 are 0.2 A"),
         (cubic([[0, 0, 0], [0, 0, 0]]), "overlapping_atoms", "atoms 0 and 1 are 0 A"),
         (Crystal(np.diag([0.3, 10, 10]), [[0, 0, 0]], [6]), "overlapping_atoms", "own periodic"),
+        (cubic([[1e308, 0, 0]]), "out_of_range", "coordinate out of range: atom 0"),
+        (cubic([[0, -1001, 0]]), "out_of_range", "at most 1000; never wrapped"),
+        (Crystal(np.eye(3) * 1e6, [[0, 0, 0]], [6]), "out_of_range", "1e+06 A long"),
+        (
+            Crystal([[1e308, 1e308, 0], [0, 4, 0], [0, 0, 4]], [[0, 0, 0]], [6]),
+            "out_of_range",
+            "1.414e+308 A long",
+        ),  # hypot: no overflow to inf
+        (Crystal(np.eye(3) * 900, [[0, 0, 0]], [6]), "out_of_range", "volume per atom 7.29e+08"),
     ],
 )
 def test_each_problem_has_its_code(crystal, code, fragment):
@@ -65,6 +74,22 @@ def test_limits_are_configurable_and_checked():
         ValidationLimits(max_atoms=0)
     with pytest.raises(ValueError):
         ValidationLimits(min_distance=float("nan"))
+    for name in ("max_length", "max_volume_per_atom", "max_frac_coord"):
+        for value in (0.0, float("inf"), float("nan")):
+            with pytest.raises(ValueError, match=name):
+                ValidationLimits(**{name: value})
+
+
+def test_upper_bounds_are_configurable():
+    sparse = Crystal(np.eye(3) * 20.0, [[0, 0, 0], [0.5, 0.5, 0.5]], [6, 6])  # 4000 A^3 per atom
+    with pytest.raises(CrystalError, match="out_of_range: cell out of range: volume per atom"):
+        sparse.validate()
+    assert sparse.validate(ValidationLimits(max_volume_per_atom=5000.0)) is sparse
+    with pytest.raises(CrystalError, match="beyond the limit of 10 A"):
+        sparse.validate(ValidationLimits(max_length=10.0, max_volume_per_atom=5000.0))
+    unwrapped = sparse.replace(frac_coords=[[0, 0, 0], [5.5, 0.5, 0.5]])
+    with pytest.raises(CrystalError, match="at most 5; never wrapped"):
+        unwrapped.validate(ValidationLimits(max_volume_per_atom=5000.0, max_frac_coord=5.0))
 
 
 def test_left_handed_cells_are_valid():
