@@ -37,6 +37,7 @@ from autoperi_data._splits import (
     read_split,
     split_path,
 )
+from autoperi_data._streams import gunzip_bounded
 from autoperi_data._summary import LoadStats, RecordSummary, load_split_stats, summarize_records
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "data_dir",
     "dataset_name",
     "decode_crystal",
+    "gunzip_bounded",
     "hash_of_key",
     "load_split_stats",
     "parse_split",

@@ -12,6 +12,7 @@ Bounds (CrystalError "too_large" when crossed, raised while reading):
 
 import gzip
 import io
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -22,6 +23,34 @@ GZIP_MAX_RATIO = 100
 GZIP_MIN_BYTES = 64 << 20
 MAX_LINE_CHARS = 1 << 20
 MAX_BLOCK_CHARS = 64 << 20
+
+
+def gzip_limit(compressed_bytes: int) -> int:
+    """The most bytes a gzip file of `compressed_bytes` may decompress to."""
+    return max(GZIP_MIN_BYTES, GZIP_MAX_RATIO * compressed_bytes)
+
+
+def gunzip_bounded(data: bytes, name: str) -> bytes:
+    """The decompressed bytes of gzip data (every member); CrystalError "too_large" past
+    `gzip_limit(len(data))`, zlib.error / EOFError for corrupt or cut data."""
+    limit, out = gzip_limit(len(data)), bytearray()
+    while data:
+        inflate = zlib.decompressobj(wbits=31)
+        out += inflate.decompress(data, limit + 1 - len(out))
+        if len(out) > limit:
+            raise _too_large(name, limit)
+        if not inflate.eof:
+            raise EOFError(f"{name}: gzip data cut short")
+        data = inflate.unused_data
+    return bytes(out)
+
+
+def _too_large(name: object, limit: int) -> CrystalError:
+    return CrystalError(
+        "too_large",
+        f"{name} decompresses to more than {limit} bytes"
+        f" ({GZIP_MAX_RATIO} times its size or {GZIP_MIN_BYTES >> 20} MiB): a gzip bomb?",
+    )
 
 
 class _Capped(io.RawIOBase):
@@ -37,11 +66,7 @@ class _Capped(io.RawIOBase):
         count = self._inner.readinto(buffer)
         self._count += count
         if self._count > self._limit:
-            raise CrystalError(
-                "too_large",
-                f"{self._path} decompresses to more than {self._limit} bytes"
-                f" ({GZIP_MAX_RATIO} times its size or {GZIP_MIN_BYTES >> 20} MiB): a gzip bomb?",
-            )
+            raise _too_large(self._path, self._limit)
         return count
 
     def close(self) -> None:
@@ -53,7 +78,7 @@ def open_text(path: Path, compressed: bool) -> IO[str]:
     """The file as UTF-8 text (BOM dropped, undecodable bytes kept as surrogate escapes, line
     endings as they are); a compressed file is capped as the module docstring says."""
     if compressed:
-        limit = max(GZIP_MIN_BYTES, GZIP_MAX_RATIO * path.stat().st_size)
+        limit = gzip_limit(path.stat().st_size)
         inner = gzip.open(path, "rb")  # noqa: SIM115 - closed with the returned stream
         raw = io.BufferedReader(_Capped(inner, limit, path))
     else:

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from autoperi_data import CRYSTALS_PREFIX, commit_crystal_bytes, dataset_name, hash_of_key
@@ -24,6 +23,7 @@ from storage import (
 )
 from svc_kit import Conflict, FailedPrecondition, InvalidInput, NotFound
 
+from ingest_svc._fair import FairScheduler
 from ingest_svc._model import STAGING_PREFIX, IngestTarget, check_branch, repo_name
 from ingest_svc._sandbox import ParserPool, SandboxLimits
 from ingest_svc._session import IngestSession, SessionLimits
@@ -97,12 +97,12 @@ class IngestCore:
         self.versions = versions
         self.parsers = ParserPool(sandbox)
         self.limits = limits or SessionLimits()
-        self._executor = ThreadPoolExecutor(self.parsers.limits.workers * 2, "ingest-parse")
+        self._scheduler = FairScheduler(self.parsers.limits.workers, "ingest-parse")
         self._create_lock = threading.Lock()
 
     def close(self) -> None:
         """Stop the parser processes."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._scheduler.shutdown()
         self.parsers.close()
 
     # -- ingest ---------------------------------------------------------------------------------
@@ -110,7 +110,9 @@ class IngestCore:
     def begin(self, target: IngestTarget) -> IngestSession:
         """Check the target (NotFound / InvalidInput now, before any record is parsed) and
         return a session to feed; nothing is written until `session.finish()`, and the dataset
-        is created only with its first commit."""
+        is created only with its first commit. Sessions share the parser workers fairly (see
+        `ingest_svc._fair`): a worker that frees goes to the session with the fewest batches
+        being parsed, so a small ingest waits for one batch of a big one, not for all."""
         repo, branch = repo_name(target.dataset), check_branch(target.branch)
         if target.create_branch_from:
             self._check_ref_name(target.create_branch_from)
@@ -125,7 +127,7 @@ class IngestCore:
         target = _with_branch(target, branch)
         heads = _Heads(self, repo, branch, write_branch, target.create_branch_from)
         return IngestSession(
-            self.versions, repo, write_branch, target, self.parsers, self._executor,
+            self.versions, repo, write_branch, target, self.parsers, self._scheduler.lane(),
             self.limits, heads,
         )  # fmt: skip
 

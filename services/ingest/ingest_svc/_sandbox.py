@@ -1,24 +1,26 @@
 """A pool of sandboxed parser processes with memory and time limits.
 
-Each worker runs `ingest_svc._worker` under RLIMIT_AS (address space) and RLIMIT_CORE 0, which it
-sets on itself before importing anything, with one BLAS thread. A batch that does not come back
-within its time limit, or whose worker dies (a crash, a memory blow-up), is split in halves and
-retried in fresh workers down to single records, so one hostile record costs only itself: it is
-reported with the code "timeout" or "parser_crash", and the service process never runs the
-parser itself.
+Each worker runs `ingest_svc._worker` in the sandbox of `ingest_svc._isolation`: an empty
+environment, a scratch directory of its own (cwd, HOME and TMPDIR, removed when it ends), no
+network, no child processes, RLIMIT_AS (address space) and no core files, one BLAS thread.
+A batch that does not come back within its time limit, or whose worker dies (a crash, a memory
+blow-up), is split in halves and retried in fresh workers down to single records, so one hostile
+record costs only itself: it is reported with the code "timeout" or "parser_crash", and the
+service process never runs the parser itself.
 """
 
 import logging
-import os
 import queue
+import shutil
 import subprocess
-import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from svc_kit import WorkerPool
 
+from ingest_svc._isolation import WORKER_MODULE, sandbox_command, sandbox_env
 from ingest_svc._worker import read_frame, write_frame
 
 log = logging.getLogger("ingest_svc.sandbox")
@@ -37,16 +39,6 @@ class SandboxLimits:
     workers: int = 2
 
 
-# Limits are set by the child itself before it imports anything or reads input (a preexec_fn
-# would run Python between fork and exec in a threaded server, which is not safe).
-_BOOTSTRAP = (
-    "import resource, runpy, sys; limit = int(sys.argv[1]);"
-    " resource.setrlimit(resource.RLIMIT_AS, (limit, limit));"
-    " resource.setrlimit(resource.RLIMIT_CORE, (0, 0));"
-    " runpy.run_module('ingest_svc._worker', run_name='__main__', alter_sys=True)"
-)
-
-
 class WorkerFailed(Exception):
     """The worker timed out or died; `code` is "timeout" or "parser_crash"."""
 
@@ -58,16 +50,22 @@ class WorkerFailed(Exception):
 class _Worker:
     """One parser process; `call` sends a batch and waits for the reply within a deadline."""
 
-    def __init__(self, limits: SandboxLimits) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _BOOTSTRAP, str(limits.memory_bytes)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
+    def __init__(self, limits: SandboxLimits, module: str = WORKER_MODULE) -> None:
+        """Start `module` (the parser; tests may run a probe speaking its protocol) in a fresh
+        scratch directory and wait for its ready frame."""
+        self.scratch = tempfile.mkdtemp(prefix="ingest-parser-")
+        try:
+            self.proc = subprocess.Popen(
+                sandbox_command(limits.memory_bytes, self.scratch, module),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=sandbox_env(self.scratch),
+                cwd=self.scratch,
+            )
+        except BaseException:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise
         try:
             self._exchange(None, limits.startup_timeout_s)
         except WorkerFailed as exc:
@@ -102,11 +100,13 @@ class _Worker:
         return reply
 
     def kill(self) -> None:
-        """Kill the process. Its pipes are left to the exchange thread, which sees EOF or a
-        broken pipe once the process is gone (closing them under it would deadlock)."""
+        """Kill the process and remove its scratch directory. Its pipes are left to the exchange
+        thread, which sees EOF or a broken pipe once the process is gone (closing them under it
+        would deadlock)."""
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     @property
     def alive(self) -> bool:

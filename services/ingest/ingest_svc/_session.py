@@ -1,5 +1,8 @@
 """One ingest: chunks go to the sandboxed parsers as they arrive; `finish` dedups and commits.
 
+Parse batches are submitted to the session's own executor (a lane of the core's FairScheduler,
+so that concurrent sessions share the parser workers fairly).
+
 Nothing is written before `finish`, and `finish` writes one commit (or nothing): a request that
 fails, is aborted or is cancelled leaves no trace in the stores. An ingest that has nothing to
 commit (every record rejected or already there) creates no dataset either; it only creates a

@@ -1,7 +1,8 @@
 """The sandboxed parser process: untrusted CIF/CSV text and proto crystals in, checked crystals out.
 
-Run as `python -m ingest_svc._worker`; the parent (`ingest_svc._sandbox`) sets its memory limit
-and kills it on timeout. Protocol on stdin/stdout, one frame per batch: a 4-byte big-endian length
+Run as `__main__` by the sandbox bootstrap (`ingest_svc._isolation`: empty environment, scratch
+directory, no network, memory limit); the parent (`ingest_svc._sandbox`) kills it on timeout.
+Protocol on stdin/stdout, one frame per batch: a 4-byte big-endian length
 then a JSON object. Request: {"kind": "cif" | "csv" | "proto", "file_name", "text" (cif/csv),
 "crystals" (proto: base64 `crystal_pb2.Crystal` bytes), "first_index", "source"}. Reply:
 {"records": [{"index", "key", "error", "hash", "crystal"}]} where `crystal` is the

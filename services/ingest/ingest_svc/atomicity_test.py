@@ -14,7 +14,8 @@ from ingest_svc._model import MAX_KEY_CHARS, MAX_REASON_CHARS, REQUEST_ID_KEY
 from ingest_svc.client import csv_requests, header_request
 from ingest_svc.server_test import BAD_CIF, GOOD_CIF
 
-HUGE = 6 << 20  # characters of the oversized value (more than gRPC's default message limit)
+HUGE = 900 << 10  # characters of an oversized value: under the readers' 1 MiB line cap
+LINE_CAP_PLUS = 6 << 20  # a line over the cap (and over gRPC's default message limit)
 KCL_CIF = GOOD_CIF.replace("Na", "K").replace("data_NaCl", "data_KCl").replace("5.64", "6.29")
 
 
@@ -31,7 +32,7 @@ def _log(stub, dataset):
     return [c.commit_id for c in stub.ListCommits(request).commits]
 
 
-def test_an_oversized_value_is_elided_and_the_reply_carries_the_commit(stub, ingest_server):
+def test_an_oversized_value_is_cut_and_the_reply_carries_the_commit(stub, ingest_server):
     _, versions = ingest_server
     huge = "5.64" + "x" * HUGE
     bad = GOOD_CIF.replace("data_NaCl", "data_huge").replace("5.64\n", f"{huge}\n", 1)
@@ -40,9 +41,22 @@ def test_an_oversized_value_is_elided_and_the_reply_carries_the_commit(stub, ing
     assert reply.commit_id == versions.head("huge-value", "main")
     [rejected] = reply.rejected_records
     assert (rejected.record_key, rejected.code) == ("x.cif#huge", "cif_parse")
-    assert (
-        len(rejected.message) <= MAX_REASON_CHARS and f"[{len(huge) + 2} chars]" in rejected.message
+    assert len(rejected.message) <= MAX_REASON_CHARS  # the value cut, by the reader or here
+    assert reply.ByteSize() < 1024
+
+
+def test_a_line_over_the_readers_cap_is_refused_and_the_reply_carries_the_commit(
+    stub, ingest_server
+):
+    _, versions = ingest_server
+    bad = GOOD_CIF.replace("data_NaCl", "data_huge").replace(
+        "5.64\n", f"5.64{'x' * LINE_CAP_PLUS}\n", 1
     )
+    reply = _ingest(stub, "huge-line", [_cif(GOOD_CIF + bad)], create_dataset=True)
+    assert (reply.num_accepted, reply.num_rejected) == (1, 1)
+    assert reply.commit_id == versions.head("huge-line", "main")
+    [rejected] = reply.rejected_records
+    assert rejected.code == "too_large" and len(rejected.message) <= MAX_REASON_CHARS
     assert reply.ByteSize() < 1024
 
 

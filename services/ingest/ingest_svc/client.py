@@ -1,22 +1,22 @@
 """Client helpers: turn files into Ingest request streams (chunked at record boundaries)."""
 
 import contextlib
-import gzip
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 from autoperi.ingest.v1 import ingest_pb2
-from autoperi_data import csv_rows
+from autoperi_data import csv_rows, gunzip_bounded
 
 
 def read_bytes(path: str | Path) -> bytes:
     """A file's bytes, gunzipped when gzip-compressed (a corrupt gzip file is sent as it is:
-    the server reports it)."""
+    the server reports it). CrystalError "too_large" for a gzip file that decompresses past
+    the readers' bound (a gzip bomb), before anything is sent."""
     data = Path(path).read_bytes()
     if data[:2] == b"\x1f\x8b":
         with contextlib.suppress(OSError, EOFError, zlib.error):
-            data = gzip.decompress(data)
+            data = gunzip_bounded(data, Path(path).name)
     return data
 
 
