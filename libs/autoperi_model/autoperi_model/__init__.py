@@ -11,7 +11,13 @@ lives in `autoperi_model.testing`; the typer sub-app in `autoperi_model.cli`.
 from autoperi_model._backbone import TYPE_LOGITS, Backbone
 from autoperi_model._batch import CrystalBatch, CrystalTable
 from autoperi_model._bench import bench_sample, bench_train
-from autoperi_model._checkpoint import Manifest, load_weights, read_manifest, save_checkpoint
+from autoperi_model._checkpoint import (
+    Manifest,
+    UnsafeCheckpoint,
+    load_weights,
+    read_manifest,
+    save_checkpoint,
+)
 from autoperi_model._config import (
     BackboneConfig,
     Config,
@@ -90,6 +96,7 @@ __all__ = [
     "TorusFlow",
     "TrainConfig",
     "TrainingData",
+    "UnsafeCheckpoint",
     "WarmStartError",
     "analyze",
     "analyze_many",

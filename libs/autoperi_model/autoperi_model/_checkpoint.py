@@ -5,7 +5,9 @@ Layout of a checkpoint directory:
   train_state.pt  raw weights, EMA, optimizer, RNG state, step (only needed to resume)
   config.yaml     the run's Config
   manifest.json   config, data version, git commit, step, metrics, sha256 of model.pt, statistics
-Everything is loaded with `torch.load(..., weights_only=True)`.
+Everything is loaded with `torch.load(..., weights_only=True)`: a file that holds anything but
+tensors and plain containers (a pickle of other objects, as a tampered checkpoint may) is refused
+with `UnsafeCheckpoint`, never unpickled.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import pickle
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -29,6 +32,26 @@ STATE_FILE = "train_state.pt"
 MANIFEST_FILE = "manifest.json"
 CONFIG_FILE = "config.yaml"
 FORMAT_VERSION = 1
+
+
+class UnsafeCheckpoint(ValueError):
+    """A checkpoint file that is not a plain tensor file: loading it would mean unpickling
+    arbitrary objects, which could run code, so it is refused (the message says which file)."""
+
+
+def _load_tensors(path: Path) -> Any:
+    """The contents of a `torch.save` file of tensors and plain containers.
+
+    Contract: loads with `weights_only=True` only; UnsafeCheckpoint (naming the file, without
+    torch's advice to load it unsafely) when the file holds anything else or is no such file.
+    """
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError:
+        raise UnsafeCheckpoint(
+            f"checkpoint {path.parent}: its weights ({path.name}) are not a plain tensor file;"
+            " refused for safety (loading them would unpickle arbitrary objects)"
+        ) from None
 
 
 def git_commit(cwd: Path | None = None) -> str:
@@ -126,7 +149,7 @@ def load_weights(directory: Path, verify: bool = True) -> tuple[dict[str, torch.
     path = Path(directory) / MODEL_FILE
     if verify and sha256_file(path) != manifest.weights_sha256:
         raise ValueError(f"{path} does not match the sha256 in its manifest")
-    return torch.load(path, weights_only=True), manifest
+    return _load_tensors(path), manifest
 
 
 def load_train_state(directory: Path) -> dict[str, Any]:
@@ -136,4 +159,4 @@ def load_train_state(directory: Path) -> dict[str, Any]:
         raise FileNotFoundError(
             f"{directory} holds no training state ({STATE_FILE}); cannot resume"
         )
-    return torch.load(path, weights_only=True)
+    return _load_tensors(path)

@@ -1,16 +1,19 @@
 """The registry of checkpoint kinds: a new kind is loaded by its registered loader, and a
-checkpoint is refused before loading when it serves none of the asked tasks or processes."""
+checkpoint is refused before loading when it serves none of the asked tasks or processes, or
+when its weights are not a plain tensor file (a tampered checkpoint)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from xtal import Crystal
 
-from autoperi_model import _kinds
+from autoperi_model import UnsafeCheckpoint, _kinds
 from autoperi_model._generator import Generator
 from autoperi_model._kinds import CheckpointMismatch, checkpoint_kind, load_generator, register_kind
 from autoperi_model._sampling import SampleSpec
+from autoperi_model.testing import tampered_checkpoint
 
 
 class Example(Generator):
@@ -66,3 +69,15 @@ def test_manifests_without_a_kind_are_keyed_by_task_and_process(tmp_path):
     assert checkpoint_kind(tmp_path) == "lattice/flow"
     (tmp_path / "manifest.json").write_text(json.dumps({"config": {}}))
     assert checkpoint_kind(tmp_path) == "csp/flow"  # the released perov_5_csp manifest's case
+
+
+@pytest.mark.parametrize("name", ["perov_5_csp", "perov_5_dng"])
+def test_a_tampered_checkpoint_is_refused_without_unpickling_it(tmp_path, name):
+    source = Path(__file__).resolve().parents[3] / "checkpoints" / name
+    tampered = tampered_checkpoint(source, tmp_path / "ckpt")
+    with pytest.raises(UnsafeCheckpoint) as info:
+        Generator.from_checkpoint(tampered)
+    message = str(info.value)
+    assert "its weights (model.pt) are not a plain tensor file; refused for safety" in message
+    assert "weights_only" not in message and "trust" not in message
+    assert not (tampered / "unpickled").exists()  # nothing in the file ran

@@ -6,12 +6,20 @@ transform like X, i.e. `v -> v M^-1` under a change of basis `L -> M L`, invaria
 per-crystal Cartesian symmetric matrix (lattice fields: `S -> Q S Q^T` under `L -> L Q^T`, invariant
 under changes of basis). `assert_equivariant` checks one group action; `EquivarianceSuite` is a
 pytest mixin that checks all of them, so a model's test class only supplies the model.
+
+`tampered_checkpoint` writes the checkpoint an attacker would: weights replaced by a pickle that
+runs code when unpickled, manifest re-signed, for the tests of every loader's refusal.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
+import os
+import shutil
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -202,3 +210,26 @@ class EquivarianceSuite:
         for dtype in (torch.float64, torch.float32):
             fn, kinds = self.model_fn(dtype)
             assert_batch_equals_single(fn, kinds, random_batch(self.sizes, seed=3, dtype=dtype))
+
+
+class _MakeDirWhenUnpickled:
+    """Unpickles as `os.mkdir(path)`: a harmless stand-in for code a tampered file would run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return os.mkdir, (self.path,)
+
+
+def tampered_checkpoint(source: Path, dest: Path) -> Path:
+    """A copy of checkpoint directory `source` at `dest` whose weights file (model.pt) is a
+    `torch.save` pickle that creates the directory `dest / "unpickled"` when unpickled, with the
+    manifest's weights_sha256 re-signed to match: only the loader's refusal stops it (the
+    directory must not exist after a load attempt). Returns `dest`."""
+    shutil.copytree(source, dest)
+    torch.save({"weight": _MakeDirWhenUnpickled(dest / "unpickled")}, dest / "model.pt")
+    manifest = json.loads((dest / "manifest.json").read_text())
+    manifest["weights_sha256"] = hashlib.sha256((dest / "model.pt").read_bytes()).hexdigest()
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return dest

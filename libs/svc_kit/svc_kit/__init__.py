@@ -4,7 +4,8 @@ A service is `create_server(settings, deps) -> ServiceServer` (built with `build
 `main()` that calls `serve_forever(lambda s: create_server(s, deps), Settings())`. Servicers raise
 the errors below; the server maps them to statuses and logs one line per RPC. A service's
 `autoperi serve <name>` command takes the shared options of `svc_kit.cli_options` and builds its
-settings with `settings_from_options`.
+settings with `settings_from_options`. Messages to clients withhold host paths: a value the client
+sent through `shown_value`, text from elsewhere through `public_text`.
 """
 
 from svc_kit._deadline import check_deadline, time_remaining
@@ -21,11 +22,14 @@ from svc_kit._errors import (
 from svc_kit._lazy import lazy_exports
 from svc_kit._lifecycle import serve, serve_forever
 from svc_kit._logging import JsonFormatter, configure_logging
+from svc_kit._redact import PATH_MARK, WITHHELD, is_path_like, public_text, shown_value
 from svc_kit._server import ServiceServer, build_server
 from svc_kit._settings import ServiceSettings, service_config, settings_from_options
 from svc_kit._workers import Worker, WorkerPool
 
 __all__ = [
+    "PATH_MARK",
+    "WITHHELD",
     "Conflict",
     "DeadlineExceeded",
     "FailedPrecondition",
@@ -42,10 +46,13 @@ __all__ = [
     "build_server",
     "check_deadline",
     "configure_logging",
+    "is_path_like",
     "lazy_exports",
+    "public_text",
     "serve",
     "serve_forever",
     "service_config",
     "settings_from_options",
+    "shown_value",
     "time_remaining",
 ]

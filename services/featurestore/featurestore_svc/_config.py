@@ -1,11 +1,17 @@
-"""Featuriser configs from requests: validated, canonicalised and hashed; dataset naming."""
+"""Featuriser configs from requests: validated, canonicalised and hashed; dataset naming.
+
+A request names data only by dataset name and ref, and its featuriser by name and parameters
+(no parameter is a location: features go to the service's object store under content keys).
+Messages repeat a client's value only when it is not path-like (`svc_kit.shown_value`).
+"""
 
 import json
 from dataclasses import asdict, dataclass, fields
 
 import autoperi_data as layout
 from featurize import FeaturizerConfig
-from svc_kit import InvalidInput
+from storage import InvalidKey, check_ref_name
+from svc_kit import WITHHELD, InvalidInput, is_path_like, public_text, shown_value
 
 FEATURIZERS = ("periodic",)  # names this service builds (the featurize library's featuriser)
 
@@ -25,7 +31,8 @@ def resolve_config(name: str, params_json: str) -> ResolvedConfig:
     bad values are InvalidInput. An empty name means "periodic"."""
     name = name or FEATURIZERS[0]
     if name not in FEATURIZERS:
-        raise InvalidInput(f"unknown featuriser {name!r}; known: {', '.join(FEATURIZERS)}")
+        known = ", ".join(FEATURIZERS)
+        raise InvalidInput(f"unknown featuriser {shown_value(name)}; known: {known}")
     try:
         params = json.loads(params_json or "{}")
     except ValueError as exc:
@@ -34,11 +41,12 @@ def resolve_config(name: str, params_json: str) -> ResolvedConfig:
         raise InvalidInput("params_json must be a JSON object")
     unknown = sorted(set(params) - {f.name for f in fields(FeaturizerConfig)})
     if unknown:
-        raise InvalidInput(f"unknown featuriser parameter(s): {', '.join(unknown)}")
+        shown = ", ".join(n if not is_path_like(n) else WITHHELD for n in unknown)
+        raise InvalidInput(f"unknown featuriser parameter(s): {shown}")
     try:
         config = FeaturizerConfig(**_typed(params))
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"invalid featuriser parameters: {exc}") from None
+        raise InvalidInput(f"invalid featuriser parameters: {public_text(str(exc))}") from None
     canonical = json.dumps(asdict(config), sort_keys=True, separators=(",", ":"))
     return ResolvedConfig(name, config, canonical, config.config_hash())
 
@@ -52,7 +60,7 @@ def _typed(params: dict) -> dict:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float) or kind(value) != value:
             raise InvalidInput(
-                f"featuriser parameter {name} must be a {kind.__name__}, got {value!r}"
+                f"featuriser parameter {name} must be a {kind.__name__}, got {shown_value(value)}"
             )
         out[name] = kind(value)
     if not isinstance(out.get("canonical", True), bool):
@@ -62,8 +70,24 @@ def _typed(params: dict) -> dict:
 
 def repo_name(dataset: str) -> str:
     """The storage repository of a dataset (the dataset contract's rule); InvalidInput if the
-    name is invalid."""
+    name is invalid, repeating it only when it is not path-like."""
     try:
         return layout.repo_name(dataset)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
+    except ValueError:
+        raise InvalidInput(
+            f"invalid dataset name {shown_value(dataset)}: use 3-63 lower-case letters, digits,"
+            " '_' or '-' (no '--'), starting with a letter or digit; paths and URIs are not"
+            " accepted"
+        ) from None
+
+
+def check_ref(ref: str) -> str:
+    """`ref` if it is '' (the default branch), a branch or tag name or a commit id; else
+    InvalidInput, repeating it only when it is not path-like."""
+    try:
+        return check_ref_name(ref) if ref else ref
+    except InvalidKey:
+        raise InvalidInput(
+            f"ref {shown_value(ref)} is not a branch, tag or commit id (1-128 letters, digits,"
+            " '_' or '-'; paths and URIs are not accepted)"
+        ) from None

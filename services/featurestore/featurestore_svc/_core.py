@@ -26,7 +26,7 @@ from storage import (
     RepositoryNotFound,
     VersionStore,
 )
-from svc_kit import NotFound
+from svc_kit import NotFound, public_text
 from xtal import Crystal
 
 from featurestore_svc._build import (
@@ -35,7 +35,7 @@ from featurestore_svc._build import (
     build_fingerprints,
     build_tensors,
 )
-from featurestore_svc._config import ResolvedConfig, repo_name
+from featurestore_svc._config import ResolvedConfig, check_ref, repo_name
 
 log = logging.getLogger("featurestore_svc.core")
 UNSUPPORTED = {
@@ -99,8 +99,9 @@ class FeatureStoreCore:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def resolve(self, dataset: str, ref: str) -> str:
-        """The commit id of `ref` (default branch when empty) in `dataset`."""
-        repo = repo_name(dataset)
+        """The commit id of `ref` (default branch when empty) in `dataset`; InvalidInput for a
+        name or ref that is not one (a path, a URI), NotFound for an unknown one."""
+        repo, ref = repo_name(dataset), check_ref(ref)
         try:
             return self.versions.resolve(repo, ref or self.versions.default_branch(repo))
         except (RefNotFound, RepositoryNotFound):
@@ -128,7 +129,8 @@ class FeatureStoreCore:
             self._inflight.pop(uid, None)
             if not future.cancelled() and future.exception() is not None:
                 exc = future.exception()
-                self._failed[uid] = ("build_failed", f"{type(exc).__name__}: {exc}")
+                reason = f"{type(exc).__name__}: {public_text(str(exc))}".rstrip(": ")
+                self._failed[uid] = ("build_failed", reason)
 
     def _run(self, request: FeatureRequest, unit: str, uid: str) -> dict[str, Any]:
         while (manifest := self.manifest(uid)) is None and not self._acquire(uid):

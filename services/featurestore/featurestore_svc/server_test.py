@@ -208,6 +208,68 @@ def test_bad_requests_are_refused_alike_by_get_and_build(small_server, case, rpc
     assert small_server.core.builds_started == 0
 
 
+def _named(dataset="mp20-small", ref="", name="periodic", params="{}"):
+    return pb.BuildFeaturesRequest(
+        dataset=common_pb2.DatasetRef(dataset=dataset, ref=ref),
+        featurizer=pb.FeaturizerConfig(name=name, params_json=params),
+    )
+
+
+# (case id, request from (store root, data dir), the reason): nothing a request names is a place
+PATH_CASES = [
+    ("dataset-absolute", lambda st, dd: _named("/etc"), "invalid dataset name"),
+    ("dataset-relative", lambda st, dd: _named("../x"), "paths and URIs are not accepted"),
+    ("dataset-file-uri", lambda st, dd: _named("file:///etc/passwd"), "invalid dataset name"),
+    ("dataset-store-root", lambda st, dd: _named(str(st)), "invalid dataset name"),
+    ("dataset-data-dir", lambda st, dd: _named(str(dd / "mp_20")), "invalid dataset name"),
+    ("dataset-traversal", lambda st, dd: _named("mp20-small/../../etc"), "invalid dataset"),
+    ("ref-traversal", lambda st, dd: _named(ref="../../../etc/passwd"), "is not a branch, tag"),
+    ("ref-absolute", lambda st, dd: _named(ref="/etc"), "ref (path-like value, not repeated)"),
+    ("ref-file-uri", lambda st, dd: _named(ref=f"file://{st}"), "paths and URIs are not"),
+    ("ref-below-a-branch", lambda st, dd: _named(ref="main/../../x"), "is not a branch, tag"),
+    ("featuriser-path", lambda st, dd: _named(name="/etc/passwd"), "unknown featuriser"),
+    ("featuriser-uri", lambda st, dd: _named(name=f"file://{st}/x"), "unknown featuriser"),
+    (
+        "param-named-by-a-path",
+        lambda st, dd: _named(params=json.dumps({str(st / "x"): 1})),
+        "unknown featuriser parameter(s): (path-like value, not repeated)",
+    ),
+    (
+        "param-output-dir",
+        lambda st, dd: _named(params=json.dumps({"output_dir": "/etc"})),
+        "unknown featuriser parameter(s): output_dir",
+    ),
+    (
+        "param-value-a-path",
+        lambda st, dd: _named(params=json.dumps({"cutoff": str(dd)})),
+        "featuriser parameter cutoff must be a float",
+    ),
+    (
+        "param-value-a-list",
+        lambda st, dd: _named(params=json.dumps({"shard_size": ["../../etc"]})),
+        "featuriser parameter shard_size must be a int",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("request_of", "reason"), [c[1:] for c in PATH_CASES], ids=[c[0] for c in PATH_CASES]
+)
+@pytest.mark.parametrize("rpc", ["GetFeatures", "BuildFeatures"])
+def test_host_paths_in_a_request_are_refused_and_never_echoed(
+    small_server, data_dir, tmp_path, request_of, reason, rpc
+):
+    store = small_server.core.objects.root
+    with pytest.raises(grpc.RpcError) as info:
+        _call(small_server.address, rpc, request_of(store, data_dir))
+    details = info.value.details()
+    assert info.value.code() == INVALID and reason in details, details
+    for host_path in (str(store), str(store.parent), str(data_dir), str(tmp_path), "/etc"):
+        assert host_path not in details, details
+    assert "Traceback" not in details and "file:" not in details
+    assert small_server.core.builds_started == 0
+
+
 def test_an_unimplemented_kind_fails_its_artifact(server):
     energies = _build(server.address, _request(kinds=[pb.FEATURE_KIND_REFERENCE_ENERGIES]))
     [artifact] = energies.artifacts

@@ -10,7 +10,8 @@ integrating (de novo type jumps) comes from one generator per batch, seeded from
 of all its chunks, so de novo crystals are reproducible for the same request run alone.
 
 `load_engine` loads a checkpoint for the sampler: one that serves CSP or de novo generation
-(a task lattice checkpoint is refused with the reason).
+(a task lattice checkpoint is refused with the reason, before any weights load; weights that are
+not a plain tensor file are refused with `autoperi_model.UnsafeCheckpoint`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from autoperi_model import (
     Generator,
     SampleSpec,
     atom_count_weights,
-    check_checkpoint,
     element_numbers,
     sample_seed,
 )
@@ -190,11 +190,14 @@ TASKS = ("csp", "dng")  # what a sampler serves: structures for compositions, de
 
 
 def check_servable(path: str | Path) -> None:
-    """`autoperi_model.CheckpointMismatch` (a ValueError) naming what the checkpoint is when it
-    serves neither CSP nor de novo generation (read from its manifest, no weights loaded)."""
-    check_checkpoint(path, tasks=TASKS)
+    """Load the checkpoint once (`load_engine`) in this process, so a bad one is refused, with
+    its reason, before anything is deployed."""
+    load_engine(path)
 
 
 def load_engine(path: str | Path) -> Engine:
-    """The engine of the checkpoint directory `path`; refused as by `check_servable`."""
+    """The engine of the checkpoint directory `path`. Refused with a ValueError saying why:
+    `autoperi_model.CheckpointMismatch` (from its manifest, before any weights load) when it
+    serves neither CSP nor de novo generation, `autoperi_model.UnsafeCheckpoint` when its
+    weights are not a plain tensor file, and when they do not match its manifest."""
     return GeneratorEngine(Generator.from_checkpoint(path, tasks=TASKS))

@@ -8,14 +8,17 @@ a reason the client sees. `Job.chunks` splits a job into the units the batcher m
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 
 import numpy as np
 from autoperi_model import atom_count_range, element_numbers, parse_composition
 from pymatgen.core import Element
-from svc_kit import InvalidInput, NotFound
+from svc_kit import InvalidInput, NotFound, shown_value
 
 from sampler_svc._engine import Chunk, DeNovoSpec, Engine, EngineInfo
+
+_CHECKPOINT_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # a weights digest or a run's id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,10 +120,18 @@ def validate(spec: SampleSpecIn, engine: Engine, limits: Limits, arrival: float)
 
 
 def _checkpoint(spec: SampleSpecIn, info: EngineInfo) -> str:
-    if spec.checkpoint_id and spec.checkpoint_id != info.checkpoint_id:
+    """The loaded checkpoint's id. A request names a checkpoint by id only, never by a path:
+    InvalidInput (not repeating the value) for one that is not an id, NotFound for an id this
+    deployment does not serve (its checkpoints come from its settings, not from requests)."""
+    cid = spec.checkpoint_id
+    if cid and not _CHECKPOINT_ID.match(cid):
+        raise InvalidInput(
+            f"checkpoint_id {shown_value(cid)} is not a checkpoint id (1-128 letters, digits,"
+            " '_' or '-'; paths and URIs are not accepted)"
+        )
+    if cid and cid != info.checkpoint_id:
         raise NotFound(
-            f"checkpoint {spec.checkpoint_id!r} is not served here; this deployment serves "
-            f"{info.checkpoint_id!r}"
+            f"checkpoint {cid!r} is not served here; this deployment serves {info.checkpoint_id!r}"
         )
     return info.checkpoint_id
 

@@ -90,10 +90,11 @@ def deploy(
     if http_port is not None:
         update["http_port"] = http_port
     settings = (settings or SamplerSettings()).model_copy(update=update)
+    app = build_app(settings)  # a checkpoint it cannot serve is refused before Serve starts
     start_serve(settings)
     logging_config = LoggingConfig(enable_access_log=False, log_level=settings.log_level)
     return serve.run(
-        build_app(settings),
+        app,
         name=settings.app_name,
         route_prefix=f"/{settings.app_name}",
         logging_config=logging_config,

@@ -1,10 +1,13 @@
 """The engine: CSP with the same noise as the Generator and results independent of batching;
 de novo with atom counts from the histogram in the requested range, the requested elements,
-reproducible requests, and the rejections (engine ValueError, validation InvalidInput, and a
-checkpoint of the wrong task refused at load)."""
+reproducible requests, and the rejections (engine ValueError, validation InvalidInput, a
+checkpoint of the wrong task and a tampered one refused at load)."""
 
 import dataclasses
 import math
+import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,9 +18,11 @@ from autoperi_model import (
     Generator,
     ModelGenerator,
     SampleSpec,
+    UnsafeCheckpoint,
     parse_composition,
     sample_seed,
 )
+from autoperi_model.testing import tampered_checkpoint
 from svc_kit import InvalidInput
 
 from sampler_svc._engine import (
@@ -234,6 +239,31 @@ def test_the_sampler_refuses_a_lattice_checkpoint_with_the_reason():
         with pytest.raises(CheckpointMismatch, match=reason):
             refuse(lattice)
     assert load_engine(CHECKPOINT.parent / "perov_5_csp_diffusion").info.samplers == ("ddpm",)
+
+
+SAFETY = "its weights (model.pt) are not a plain tensor file; refused for safety"
+
+
+def test_the_sampler_refuses_a_tampered_checkpoint_before_deploying(tmp_path):
+    tampered = tampered_checkpoint(CHECKPOINT, tmp_path / "tampered")
+    for refuse in (check_servable, load_engine, lambda p: build_app(SamplerSettings(checkpoint=p))):
+        with pytest.raises(UnsafeCheckpoint, match=re.escape(SAFETY)):
+            refuse(tampered)
+    assert not (tampered / "unpickled").exists()  # nothing in the file ran
+
+
+def test_serve_sampler_exits_with_the_reason_for_a_tampered_checkpoint(tmp_path):
+    """`autoperi serve sampler` as an operator runs it: refused before Ray starts, exit 2."""
+    tampered = tampered_checkpoint(CHECKPOINT, tmp_path / "tampered")
+    command = [sys.executable, "-m", "autoperi_app.main", "serve", "sampler"]
+    result = subprocess.run(
+        [*command, "--checkpoint", str(tampered)], capture_output=True, text=True, timeout=300
+    )
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 2, output
+    assert SAFETY in output and "Traceback" not in output
+    assert "weights_only" not in output and "internal error" not in output
+    assert not (tampered / "unpickled").exists()
 
 
 def test_a_template_checkpoint_serves_k_templates_across_chunks_and_the_space_group(

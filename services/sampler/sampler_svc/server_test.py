@@ -144,6 +144,30 @@ def test_unknown_checkpoint_is_not_found(stub, rpc):
     assert "no-such-checkpoint" in error.details()
 
 
+CHECKPOINT = Path(__file__).resolve().parents[3] / "checkpoints" / "perov_5_csp"
+CHECKPOINT_PATHS = {  # case id: a checkpoint_id naming a place, not an id
+    "absolute": "/etc",
+    "relative": "../x",
+    "file-uri": "file:///etc/passwd",
+    "served-dir": str(CHECKPOINT),
+    "other-dir": str(DNG),
+    "repo-relative": "checkpoints/perov_5_dng",
+    "backslash": "..\\..\\etc",
+}
+
+
+@pytest.mark.parametrize("case", CHECKPOINT_PATHS)
+@pytest.mark.parametrize("rpc", RPCS)
+def test_a_checkpoint_named_by_path_is_invalid_argument_and_never_echoed(stub, tmp_path, case, rpc):
+    spec = client.csp_spec("SrTiO3", 1, checkpoint_id=CHECKPOINT_PATHS[case])
+    error = _error(stub, spec, rpc=rpc)
+    details = error.details()
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, details
+    assert "checkpoint_id (path-like value, not repeated) is not a checkpoint id" in details
+    for host_path in (str(CHECKPOINT.parent), str(tmp_path), "/etc", "perov_5", "file:"):
+        assert host_path not in details, details
+
+
 @pytest.mark.parametrize("rpc", RPCS)
 def test_a_one_ms_deadline_is_deadline_exceeded(stub, rpc):
     """The server's deadline (the client's 1 ms, sent as metadata) passes before any sample."""

@@ -22,9 +22,11 @@ from scorer_svc._model import (
     Scores,
 )
 
-#: Only the message's form is checked here; physics (volume, distances, size) is scored.
+#: Only the message's form is checked here (sites, elements); the numbers (NaN, range, volume)
+#: are refused per crystal by the core (`ScorerCore.refusal`), so one bad crystal never fails
+#: the request.
 _FORM_ONLY = ValidationLimits(max_atoms=10**9, min_distance=0.0, min_volume=0.0)
-_PHYSICAL_CODES = {"small_volume"}  # reported per crystal by the core
+_PER_CRYSTAL_CODES = {"small_volume", "non_finite", "out_of_range"}
 _SYMMETRY_TO_PROTO = {
     "spglib": scorer_pb2.SYMMETRY_BACKEND_SPGLIB,
     "moyopy": scorer_pb2.SYMMETRY_BACKEND_MOYOPY,
@@ -36,7 +38,8 @@ _SYMMETRY_FROM_PROTO[scorer_pb2.SYMMETRY_BACKEND_UNSPECIFIED] = "spglib"
 
 def crystals_from_request(messages: Sequence[crystal_pb2.Crystal]) -> list[Crystal]:
     """The request's crystals; InvalidInput naming the first malformed message (no sites, an
-    unset lattice, an atomic number outside 1..118, NaN or infinite numbers)."""
+    unset lattice, an atomic number outside 1..118). Crystals with NaN, infinite or huge numbers
+    are returned: the core gives each its own error."""
     crystals = []
     for i, message in enumerate(messages):
         if not message.HasField("lattice"):
@@ -45,7 +48,7 @@ def crystals_from_request(messages: Sequence[crystal_pb2.Crystal]) -> list[Cryst
             crystal = from_proto(message)
             crystal.validate(_FORM_ONLY)
         except CrystalError as exc:
-            if exc.code not in _PHYSICAL_CODES:
+            if exc.code not in _PER_CRYSTAL_CODES:
                 raise InvalidInput(f"crystal {i} ({message.id!r}) is malformed: {exc}") from None
         crystals.append(crystal)
     return crystals

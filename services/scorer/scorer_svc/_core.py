@@ -1,13 +1,14 @@
 """ScorerCore: the scorer's logic in plain Python (no gRPC), over a CHGNet worker pool.
 
-`score(crystals, options, deadline)` checks the request (TooLarge over `max_batch_size`
-crystals, InvalidInput for bad options), resolves the novelty reference once, then returns an
-iterator of result lists, one per worker batch, in completion order. Crystals over `max_atoms`
-atoms or with under `MIN_VOLUME_PER_ATOM` A^3 per atom get a per-crystal error without reaching
-CHGNet. With a `HullReference`, energy above the hull and formation energy are added here, like
-novelty. Deadlines are `time.monotonic()` values: a batch that cannot finish before the deadline
-raises DeadlineExceeded; without a deadline a batch over `call_timeout_s` fails its crystals
-with the code "timeout".
+`score(crystals, options, deadline)` checks the request (TooLarge over `max_batch_size` crystals,
+InvalidInput for bad options), resolves the novelty reference once, then returns an iterator of
+result lists, one per worker batch, in completion order. A crystal that CHGNet must not see gets a
+per-crystal error (`ScorerCore.refusal`: NaN or infinite numbers, a cell or coordinate beyond the
+`CoreLimits` bounds, over `max_atoms` atoms, under `MIN_VOLUME_PER_ATOM` A^3 per atom) before any
+neighbour list is built; the rest of the request is scored. With a `HullReference`, energy above the
+hull and formation energy are added here, like novelty. Deadlines are `time.monotonic()` values: a
+batch that cannot finish before the deadline raises DeadlineExceeded; without a deadline a batch
+over `call_timeout_s` fails its crystals with the code "timeout".
 """
 
 import dataclasses
@@ -23,7 +24,7 @@ import numpy as np
 from autoperi_data import CrystalArrays
 from autoperi_potential import MIN_VOLUME_PER_ATOM, chgnet_version
 from svc_kit import DeadlineExceeded, InvalidInput, TooLarge, Unavailable
-from xtal import Crystal
+from xtal import Crystal, CrystalError, ValidationLimits
 
 from scorer_svc._hull import HullReference
 from scorer_svc._model import DEFAULT_RELAX_STEPS, ScoreOptions, ScorerInfo, Scores
@@ -33,12 +34,16 @@ from scorer_svc._pool import PotentialPool, WorkerError, WorkerTimeout, WorkerUn
 
 @dataclass(frozen=True)
 class CoreLimits:
-    """Request limits and batching: crystals per request and atoms per crystal; crystals per
-    worker call for single points and for relaxations; the most relaxation steps a request may
-    ask for; the time limit of one worker call when the client set no deadline."""
+    """Request limits and batching: crystals per request and atoms per crystal; the largest
+    cell a crystal may have (lattice vector length in A, volume per atom in A^3: so at most
+    max_atoms * max_volume_per_atom A^3 in all), refused before any neighbour list is built;
+    crystals per worker call for single points and for relaxations; the most relaxation steps a
+    request may ask for; the time limit of one worker call when the client set no deadline."""
 
     max_batch_size: int = 256
     max_atoms: int = 200
+    max_cell_length: float = 1000.0
+    max_volume_per_atom: float = 1000.0
     batch_size: int = 16
     relax_batch_size: int = 4
     max_relax_steps: int = 2000
@@ -75,6 +80,13 @@ class ScorerCore:
         self.limits = limits or CoreLimits()
         self.hull = hull
         self._executor = ThreadPoolExecutor(pool.limits.workers, "scorer-batch")
+        self._bounds = ValidationLimits(
+            max_atoms=self.limits.max_atoms,
+            min_distance=0.0,  # no neighbour search here: distances are scored
+            min_volume=0.0,
+            max_length=self.limits.max_cell_length,
+            max_volume_per_atom=self.limits.max_volume_per_atom,
+        )
 
     def close(self) -> None:
         """Stop the worker processes and the novelty reader."""
@@ -138,21 +150,28 @@ class ScorerCore:
         """(errors of crystals CHGNet must not see, indices of the others)."""
         early, todo = [], []
         for i, crystal in enumerate(crystals):
-            n = crystal.num_atoms
-            if n == 0:
-                early.append(Scores.failed(i, crystal.id, "no_atoms", "the cell has no atoms"))
-            elif n > self.limits.max_atoms:
-                message = f"{n} atoms exceed the limit of {self.limits.max_atoms}"
-                early.append(Scores.failed(i, crystal.id, "too_many_atoms", message))
-            elif crystal.volume / n < MIN_VOLUME_PER_ATOM:
-                message = (
-                    f"{crystal.volume / n:.4g} A^3 per atom is below {MIN_VOLUME_PER_ATOM} A^3:"
-                    " not a physical cell"
-                )
-                early.append(Scores.failed(i, crystal.id, "small_volume", message))
-            else:
+            problem = self.refusal(crystal)
+            if problem is None:
                 todo.append(i)
+            else:
+                early.append(Scores.failed(i, crystal.id, *problem))
         return early, todo
+
+    def refusal(self, crystal: Crystal) -> tuple[str, str] | None:
+        """(code, message) of why `crystal` is not scored, or None. Only array checks, no
+        neighbour search: NaN or infinite numbers ("non_finite"), a lattice vector over
+        `max_cell_length`, a volume per atom over `max_volume_per_atom` or a fractional
+        coordinate beyond +-1000 ("out_of_range"), an unknown element, no atoms or over
+        `max_atoms`, a zero volume or under `MIN_VOLUME_PER_ATOM` A^3 per atom ("small_volume")."""
+        try:
+            crystal.validate(self._bounds)
+        except CrystalError as exc:
+            return exc.code, exc.message
+        per_atom = crystal.volume / crystal.num_atoms
+        if per_atom < MIN_VOLUME_PER_ATOM:
+            message = f"{per_atom:.4g} A^3 per atom is below {MIN_VOLUME_PER_ATOM} A^3"
+            return "small_volume", message + ": not a physical cell"
+        return None
 
     def _run(
         self,

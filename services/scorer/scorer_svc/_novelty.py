@@ -4,7 +4,8 @@ A dataset commit's crystals are read with the dataset contract (`autoperi_data`)
 reduced formula and cached per (dataset, commit), least recently used first out. A crystal is not
 novel when its content hash is in the commit, or when pymatgen's `StructureMatcher()` (defaults,
 as autoperi_eval's novelty) fits it to a reference crystal of the same reduced formula; pymatgen
-Structures of a formula bucket are built on first use.
+Structures of a formula bucket are built on first use. A reference names a dataset by name and
+a branch, tag or commit id in it (`check_reference`); nothing a request sends is a path.
 """
 
 import threading
@@ -14,8 +15,8 @@ from collections.abc import Iterable
 
 from autoperi_data import commit_crystal_bytes, decode_crystal, repo_name
 from pymatgen.analysis.structure_matcher import StructureMatcher
-from storage import InvalidKey, RefNotFound, RepositoryNotFound, VersionStore
-from svc_kit import InvalidInput, NotFound
+from storage import InvalidKey, RefNotFound, RepositoryNotFound, VersionStore, check_ref_name
+from svc_kit import InvalidInput, NotFound, shown_value
 from xtal import Crystal
 
 from scorer_svc._model import Reference
@@ -69,6 +70,32 @@ def _fits(matcher: StructureMatcher, a, b) -> bool:
         return False
 
 
+def check_reference(reference: Reference) -> str:
+    """The version-store repository of `reference`'s dataset.
+
+    Contract: a reference names a dataset of this scorer's store by name (and a branch, tag or
+    commit id in it), never a file, a directory or a URI; InvalidInput otherwise, naming the
+    field and repeating the value only when it is not path-like (`svc_kit.shown_value`).
+    """
+    try:
+        repo = repo_name(reference.dataset)
+    except ValueError:
+        raise InvalidInput(
+            f"novelty_reference.dataset {shown_value(reference.dataset)} is not a dataset name"
+            " (3-63 lower-case letters, digits, '_' or '-', no '--'; paths and URIs are not"
+            " accepted)"
+        ) from None
+    try:
+        if reference.ref:
+            check_ref_name(reference.ref)
+    except InvalidKey:
+        raise InvalidInput(
+            f"novelty_reference.ref {shown_value(reference.ref)} is not a branch, tag or commit"
+            " id (1-128 letters, digits, '_' or '-'; paths and URIs are not accepted)"
+        ) from None
+    return repo
+
+
 class NoveltyReferences:
     """Resolves a `Reference` to its commit's `NoveltyIndex`, keeping `max_commits` cached."""
 
@@ -102,16 +129,13 @@ class NoveltyReferences:
 
     def _resolve(self, reference: Reference) -> str:
         """The commit id of the reference (its dataset's default branch when ref is empty)."""
-        try:
-            repo = repo_name(reference.dataset)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
+        repo = check_reference(reference)
         try:
             return self._versions.resolve(
                 repo, reference.ref or self._versions.default_branch(repo)
             )
-        except InvalidKey as exc:
-            raise InvalidInput(f"invalid ref {reference.ref!r}: {exc}") from None
+        except InvalidKey:
+            raise InvalidInput(f"invalid ref {shown_value(reference.ref)}") from None
         except RepositoryNotFound:
             raise NotFound(f"dataset {reference.dataset!r} does not exist") from None
         except RefNotFound:

@@ -53,15 +53,18 @@ def test_bad_numbers_in_options_are_invalid(field, value):
         options_from_proto(scorer_pb2.ScoreOptions(**{field: value}))
 
 
-def test_malformed_crystals_are_invalid_but_degenerate_cells_are_scored(real_crystals):
+def test_malformed_crystals_are_invalid_but_bad_numbers_are_refused_per_crystal(real_crystals):
     good = to_proto(real_crystals[0])
     flat = to_proto(real_crystals[0].replace(lattice=np.diag([4.0, 4.0, 0.0])))
-    crystals = crystals_from_request([good, flat])  # zero volume: a per-crystal error later
-    assert crystals[1].volume == 0.0
     inf = to_proto(real_crystals[0])
     inf.lattice.a.x = math.inf
+    huge = to_proto(real_crystals[0].replace(lattice=np.eye(3) * 1e6))
+    crystals = crystals_from_request([good, flat, inf, huge])  # each a per-crystal error later
+    assert crystals[1].volume == 0.0 and not np.isfinite(crystals[2].lattice).all()
+    unknown = to_proto(real_crystals[0])
+    unknown.sites[0].atomic_number = 0
     with pytest.raises(InvalidInput, match="crystal 1"):
-        crystals_from_request([good, inf])
+        crystals_from_request([good, unknown])
 
 
 @pytest.mark.slow

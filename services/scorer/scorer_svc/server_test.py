@@ -116,7 +116,7 @@ def test_bad_crystals_fail_alone(stub, real_crystals, direct):
     good = real_crystals[0]
     big = Crystal.from_pymatgen(good.to_pymatgen().make_supercell([3, 3, 3]), id="big")
     squeezed = good.replace(lattice=good.lattice * 0.4, id="squeezed")
-    lonely = Crystal(np.eye(3) * 20.0, [[0, 0, 0]], [1], id="lonely")  # no neighbour in 6 A
+    lonely = Crystal(np.eye(3) * 9.0, [[0, 0, 0]], [1], id="lonely")  # no neighbour in 6 A
     reply = stub.Score(_request([good, big, squeezed, lonely, real_crystals[1]]), timeout=300)
     codes = [r.error.code for r in reply.results]
     assert codes == ["", "too_many_atoms", "small_volume", "potential_failed", ""]
@@ -125,10 +125,40 @@ def test_bad_crystals_fail_alone(stub, real_crystals, direct):
     assert not reply.results[1].HasField("energy_per_atom") and reply.results[1].error.message
 
 
+@pytest.mark.parametrize("rpc", RPCS)
+def test_nan_inf_and_huge_crystals_fail_alone(stub, real_crystals, direct, rpc):
+    """NaN and infinite numbers, a 10^6 A cell, a sparse cell and a coordinate of 1e308 each get
+    their own error, like the other bad crystals, before any neighbour list is built; the rest of
+    the request is scored (one NaN crystal used to fail the whole request)."""
+    good = real_crystals[0]
+    nan_frac, far_frac = good.frac_coords.copy(), good.frac_coords.copy()
+    inf_lattice = good.lattice.copy()
+    nan_frac[0, 0], far_frac[0, 0], inf_lattice[1, 1] = np.nan, 1e308, np.inf
+    bad = [
+        good.replace(frac_coords=nan_frac, id="nan"),
+        good.replace(lattice=inf_lattice, id="inf"),
+        good.replace(lattice=np.eye(3) * 1e6, id="huge"),  # 10^6 A: too long
+        good.replace(lattice=np.eye(3) * 900.0, id="sparse"),  # 1.5e8 A^3 per atom
+        good.replace(frac_coords=far_frac, id="far"),
+    ]
+    reply = _call(stub, rpc, _request([good, *bad, real_crystals[1]]), timeout=300)
+    messages = reply if rpc == "ScoreStream" else [reply]
+    results = sorted((r for m in messages for r in m.results), key=lambda r: r.index)
+    codes = [r.error.code for r in results]
+    assert codes == ["", "non_finite", "non_finite", "out_of_range", "out_of_range",
+                     "out_of_range", ""]  # fmt: skip
+    assert [r.crystal_id for r in results[1:6]] == ["nan", "inf", "huge", "sparse", "far"]
+    assert "1e+06 A long" in results[3].error.message
+    assert "volume per atom" in results[4].error.message
+    assert "coordinate out of range" in results[5].error.message
+    for result, pred in ((results[0], direct[0]), (results[6], direct[1])):
+        assert result.energy_per_atom == pytest.approx(float(pred["e"]), abs=1e-5)
+
+
 @pytest.mark.parametrize(
     "case",
     [
-        "empty", "no_sites", "element_zero", "nan", "no_lattice", "fmax", "steps", "novelty_name",
+        "empty", "no_sites", "element_zero", "no_lattice", "fmax", "steps", "novelty_name",
         "symmetry_backend",
     ],
 )  # fmt: skip
@@ -142,8 +172,6 @@ def test_malformed_requests_are_invalid_argument(stub, real_crystals, case, rpc)
         del request.crystals[0].sites[:]
     elif case == "element_zero":
         request.crystals[0].sites[0].atomic_number = 0
-    elif case == "nan":
-        request.crystals[0].sites[0].frac_coords.x = float("nan")
     elif case == "no_lattice":
         request.crystals[0].ClearField("lattice")
     elif case == "fmax":
@@ -188,6 +216,58 @@ def test_novelty_against_a_missing_dataset_is_not_found(stub, real_crystals, rpc
     request = _request(real_crystals[:1], novelty_reference=ref)
     code, details = _code(lambda: _call(stub, rpc, request))
     assert code == grpc.StatusCode.NOT_FOUND and "no-such-set" in details
+
+
+# (case id, DatasetRef fields from (store root, data dir), the field the reason names)
+NOVELTY_PATHS = [
+    ("dataset-absolute", lambda st, dd: {"dataset": "/etc"}, "novelty_reference.dataset"),
+    ("dataset-relative", lambda st, dd: {"dataset": "../x"}, "is not a dataset name"),
+    ("dataset-file-uri", lambda st, dd: {"dataset": "file:///etc/passwd"}, "not a dataset name"),
+    ("dataset-store-root", lambda st, dd: {"dataset": str(st)}, "novelty_reference.dataset"),
+    ("dataset-data-dir", lambda st, dd: {"dataset": str(dd / "mp_20")}, "not a dataset name"),
+    (
+        "dataset-traversal",
+        lambda st, dd: {"dataset": f"{REFERENCE_DATASET}/../../etc"},
+        "novelty_reference.dataset",
+    ),
+    (
+        "ref-traversal",
+        lambda st, dd: {"dataset": REFERENCE_DATASET, "ref": "../../../etc/passwd"},
+        "novelty_reference.ref",
+    ),
+    (
+        "ref-absolute",
+        lambda st, dd: {"dataset": REFERENCE_DATASET, "ref": "/etc"},
+        "is not a branch, tag or commit id",
+    ),
+    (
+        "ref-file-uri",
+        lambda st, dd: {"dataset": REFERENCE_DATASET, "ref": f"file://{st}"},
+        "novelty_reference.ref",
+    ),
+    (
+        "ref-below-a-branch",
+        lambda st, dd: {"dataset": REFERENCE_DATASET, "ref": "main/../../x"},
+        "novelty_reference.ref",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"), [c[1:] for c in NOVELTY_PATHS], ids=[c[0] for c in NOVELTY_PATHS]
+)
+@pytest.mark.parametrize("rpc", RPCS)
+def test_a_novelty_reference_naming_a_path_is_invalid_argument_and_never_echoed(
+    stub, real_crystals, reference_store, data_dir, tmp_path, fields, reason, rpc
+):
+    store = reference_store[0].objects.root
+    ref = common_pb2.DatasetRef(**fields(store, data_dir))
+    request = _request(real_crystals[:1], novelty_reference=ref)
+    code, details = _code(lambda: _call(stub, rpc, request))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and reason in details, details
+    for host_path in (str(store), str(store.parent), str(data_dir), str(tmp_path), "/etc"):
+        assert host_path not in details, details
+    assert "Traceback" not in details and "file:" not in details
 
 
 def test_stream_relaxes_and_returns_every_index(stub, real_crystals, direct):

@@ -10,8 +10,7 @@ from typing import Any
 
 import ray
 from ray.train import UserCallback
-
-from trainer_svc._redact import public_text
+from svc_kit import public_text
 
 
 @ray.remote(num_cpus=0)

@@ -16,11 +16,10 @@ from typing import Any
 import ray
 from autoperi.training.v1 import training_pb2 as pb
 from storage import ObjectNotFound, ObjectStore
-from svc_kit import FailedPrecondition, InvalidInput, NotFound, TooLarge
+from svc_kit import FailedPrecondition, InvalidInput, NotFound, TooLarge, public_text
 
 from trainer_svc._featurestore import FeatureStoreClient
 from trainer_svc._objects import names_blob, read_manifest, ref_exists, shards_version
-from trainer_svc._redact import public_text
 from trainer_svc._runs import RunRecord, timestamp
 from trainer_svc._settings import TrainerSettings
 from trainer_svc._spec import RunPlan, plan_run

@@ -6,9 +6,7 @@ import grpc
 from autoperi.common.v1 import common_pb2
 from autoperi.featurestore.v1 import featurestore_pb2 as fs
 from autoperi.featurestore.v1 import featurestore_pb2_grpc
-from svc_kit import InvalidInput, Unavailable
-
-from trainer_svc._redact import public_text
+from svc_kit import InvalidInput, Unavailable, public_text
 
 _KINDS = [fs.FEATURE_KIND_TENSOR_SHARDS]
 

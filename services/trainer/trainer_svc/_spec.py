@@ -2,7 +2,7 @@
 
 A request names no host path: datasets by name, shards by object-store ref (checked against the
 store in TrainerCore), warm starts by checkpoint id. Errors name the field; a value is repeated
-(cut to SHOWN_CHARS) only when it is not path-like, so no message echoes a path.
+(`svc_kit.shown_value`) only when it is not path-like, so no message echoes a path.
 """
 
 import re
@@ -13,12 +13,11 @@ import yaml
 from autoperi.training.v1 import training_pb2 as pb
 from autoperi_model import Config
 from pydantic import ValidationError
-from svc_kit import InvalidInput
+from svc_kit import InvalidInput, shown_value
 
 from trainer_svc._objects import is_sha256
 
 DEFAULT_MAX_FAILURES = 2
-SHOWN_CHARS = 200
 _DATASET = re.compile(r"^[a-z0-9_-]{3,63}$")
 _SPLIT = re.compile(r"^[a-z0-9_-]{1,63}$")
 _URI_SCHEMES = ("file://", "s3://")
@@ -80,13 +79,13 @@ def _check_no_paths(config: Config) -> None:
     stored checkpoint by `resume_from_checkpoint_id`)."""
     if not _DATASET.match(config.data.dataset):
         raise InvalidInput(
-            f"config data.dataset {_shown(config.data.dataset)} is not a dataset name"
+            f"config data.dataset {shown_value(config.data.dataset)} is not a dataset name"
             " (3-63 characters of a-z, 0-9, '_' and '-'; paths are not accepted)"
         )
     for name in ("train_split", "val_split"):
         if not _SPLIT.match(getattr(config.data, name)):
             raise InvalidInput(
-                f"config data.{name} {_shown(getattr(config.data, name))} is not a split name"
+                f"config data.{name} {shown_value(getattr(config.data, name))} is not a split name"
                 " (1-63 characters of a-z, 0-9, '_' and '-'; paths are not accepted)"
             )
     if config.train.init_from:
@@ -145,16 +144,8 @@ def _dataset(request: pb.StartRunRequest, name: str) -> tuple[str, str] | None:
         return None
     ref = getattr(request, name)
     if not _DATASET.match(ref.dataset):
-        raise InvalidInput(f"{name}.dataset {_shown(ref.dataset)} is not a valid dataset name")
+        raise InvalidInput(f"{name}.dataset {shown_value(ref.dataset)} is not a valid dataset name")
     return ref.dataset, ref.ref
-
-
-def _shown(value: str) -> str:
-    """`value` as the client sent it, for an error message: quoted and cut to SHOWN_CHARS, or
-    withheld when path-like (a '/' or a '\\'), so no message repeats a path."""
-    if "/" in value or "\\" in value:
-        return "(path-like value, not repeated)"
-    return repr(value[:SHOWN_CHARS]) + ("..." if len(value) > SHOWN_CHARS else "")
 
 
 def _first_line(exc: Exception) -> str:
