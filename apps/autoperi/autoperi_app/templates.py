@@ -1,10 +1,12 @@
-"""`autoperi templates build | attach`: template CSP checkpoints (kind csp/templates).
+"""`autoperi templates build | attach | ion-exchange`: template checkpoints.
 
 `build` reads the config's splits through the one data path (dataset commits, their shards, the
 held-out rows of the val split), idealises the pool, labels candidates with the evaluation
-protocol's StructureMatcher (in a worker pool), trains the ranker and writes the checkpoint with
-the held-out match rates in its manifest. `attach` puts a symmetric flow checkpoint inside a
-template checkpoint (flow/) with the time its integration starts from.
+protocol's StructureMatcher (in a worker pool), trains the ranker and writes the checkpoint (kind
+csp/templates) with the held-out match rates in its manifest. `attach` puts a symmetric flow
+checkpoint inside a template checkpoint (flow/) with the time its integration starts from.
+`ion-exchange` writes the de novo baseline (kind dng/ion_exchange) over a template checkpoint's
+library.
 """
 
 from __future__ import annotations
@@ -104,3 +106,17 @@ def _copy_checkpoint(source: Path, target: Path) -> None:
     target.mkdir()
     for name in ("model.pt", "config.yaml", "manifest.json"):
         shutil.copy2(source / name, target / name)
+
+
+@app.command("ion-exchange")
+def ion_exchange(
+    templates: Annotated[
+        Path, typer.Option(help="Template checkpoint (its library).", exists=True)
+    ],
+    out: Annotated[Path, typer.Option(help="Checkpoint directory to write.")],
+) -> None:
+    """The ion-exchange de novo baseline over the library of a template checkpoint."""
+    from autoperi_model import save_ion_exchange
+
+    save_ion_exchange(templates, out)
+    console.print(f"ion-exchange checkpoint {out} over the library of {templates}")

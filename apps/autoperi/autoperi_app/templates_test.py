@@ -1,4 +1,4 @@
-"""`autoperi templates build | attach` on a small real dataset, and sampling the result."""
+"""`autoperi templates build | attach | ion-exchange` on real data, and sampling the result."""
 
 import json
 
@@ -43,3 +43,18 @@ def test_build_attach_and_sample(small_perov5, tmp_path):  # noqa: F811
                        "checkpoints/perov_5_csp", env_data_dir=small_perov5)  # fmt: skip
     assert attached.returncode == 0, attached.stderr
     assert run_cli(*orphan, env_data_dir=small_perov5).returncode == 0
+
+
+def test_ion_exchange_over_a_template_checkpoint_samples_de_novo(tmp_path):
+    out = tmp_path / "ion_exchange"
+    made = run_cli("templates", "ion-exchange", "--templates", "checkpoints/mp_20_lookup",
+                   "--out", str(out))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert json.loads((out / "manifest.json").read_text())["kind"] == "dng/ion_exchange"
+    result = run_cli("sample", "--checkpoint", str(out), "--dng", "--n", "3",
+                     "--out", str(tmp_path / "samples"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "samples").glob("*.cif"))) == 3
+    csp = run_cli("sample", "--checkpoint", str(out), "--composition", "NaCl",
+                  "--out", str(tmp_path / "csp"))  # fmt: skip
+    assert csp.returncode != 0 and "dng/ion_exchange" in csp.stderr

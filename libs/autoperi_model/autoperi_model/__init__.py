@@ -33,6 +33,7 @@ from autoperi_model._fields import FieldProcess, LatticeFlow, TorusFlow
 from autoperi_model._flow import FlowModel, build_model
 from autoperi_model._generator import Generator, ModelGenerator
 from autoperi_model._graph import build_graph, cap_neighbors
+from autoperi_model._ion_exchange import IonExchangeGenerator, save_ion_exchange
 from autoperi_model._kinds import (
     TASKS,
     CheckpointMismatch,
@@ -78,6 +79,7 @@ __all__ = [
     "FlowModel",
     "GenerativeModel",
     "Generator",
+    "IonExchangeGenerator",
     "Kind",
     "LatticeDiffusion",
     "LatticeFlow",
@@ -121,6 +123,7 @@ __all__ = [
     "registered_kinds",
     "sample_seed",
     "save_checkpoint",
+    "save_ion_exchange",
     "save_templates",
     "table_from_shards",
     "train",
