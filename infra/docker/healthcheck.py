@@ -11,6 +11,11 @@ Calls the standard grpc.health.v1 Health/Check (overall status, or --service NAM
 SERVING, 1 otherwise (NOT_SERVING, unreachable, timeout), printing one line. Every AutoPeri server
 answers it (svc_kit), and so does the sampler's Ray Serve gRPC proxy, which routes it to the app
 named by the `application` metadata. Needs only grpcio and grpcio-health-checking.
+
+TLS: with AUTOPERI_TLS_CA_FILE set (the CA of the servers' certificates, as for every AutoPeri
+client, svc_kit.open_channel) the probe dials TLS, presenting AUTOPERI_TLS_CLIENT_CERT_FILE and
+AUTOPERI_TLS_CLIENT_KEY_FILE when the server requires client certificates. Health needs no
+bearer token.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ def check(
 ) -> tuple[bool, str]:
     """(healthy, one-line reason) of the server at `address`."""
     try:
-        with grpc.insecure_channel(address) as channel:
+        with _channel(address) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout, metadata=metadata
             )
@@ -36,6 +41,25 @@ def check(
         return False, f"{address}: {exc.code().name}: {exc.details()}"
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     return reply.status == health_pb2.HealthCheckResponse.SERVING, f"{address}: {status}"
+
+
+def _channel(address: str) -> grpc.Channel:
+    """TLS when AUTOPERI_TLS_CA_FILE is set (with the client certificate, if any), else not."""
+    ca = os.environ.get("AUTOPERI_TLS_CA_FILE")
+    if not ca:
+        return grpc.insecure_channel(address)
+    cert, key = (os.environ.get(f"AUTOPERI_TLS_CLIENT_{k}_FILE") for k in ("CERT", "KEY"))
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_read(ca), private_key=_read(key), certificate_chain=_read(cert)
+    )
+    return grpc.secure_channel(address, credentials)
+
+
+def _read(path: str | None) -> bytes | None:
+    if not path:
+        return None
+    with open(path, "rb") as file:
+        return file.read()
 
 
 def _pair(text: str) -> tuple[str, str]:

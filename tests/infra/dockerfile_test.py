@@ -170,3 +170,43 @@ def test_health_check_script_reports_a_real_server(tmp_path):
     gone = probe("--port-env", "AUTOPERI_INGEST_PORT", AUTOPERI_INGEST_PORT=port)
     assert gone.returncode == 1 and "UNAVAILABLE" in gone.stdout
     assert probe("--port-env", "AUTOPERI_INGEST_PORT").returncode == 2  # unset: usage error
+
+
+def test_health_check_script_dials_tls_with_the_client_variables(tmp_path):
+    """A server with TLS, client certificates and tokens: the probe needs the CA and the client
+    certificate (AUTOPERI_TLS_*), no token."""
+    from ingest_svc import IngestSettings, create_server
+    from ingest_svc._server import IngestDeps
+    from ingest_svc.testing import serving
+    from svc_kit.testing import make_tls_files
+
+    tls = make_tls_files(tmp_path / "tls")
+    settings = IngestSettings(
+        host="127.0.0.1",
+        port=0,
+        log_json=False,
+        storage_uri=str(tmp_path / "data"),
+        tls_cert_file=tls.server_cert,
+        tls_key_file=tls.server_key,
+        tls_client_ca_file=tls.ca_cert,
+        auth_tokens_file=tls.tokens,
+    )
+    client = {
+        "AUTOPERI_TLS_CA_FILE": str(tls.ca_cert),
+        "AUTOPERI_TLS_CLIENT_CERT_FILE": str(tls.client_cert),
+        "AUTOPERI_TLS_CLIENT_KEY_FILE": str(tls.client_key),
+    }
+
+    def probe(address: str, **env) -> subprocess.CompletedProcess:
+        command = [sys.executable, HEALTHCHECK, address]
+        env = {"PATH": "/usr/bin:/bin", **env}
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+
+    deps = IngestDeps.from_settings(settings)
+    with serving(lambda: create_server(settings, deps)) as server:
+        ok = probe(server.address, **client)
+        plaintext = probe(server.address)
+        no_cert = probe(server.address, AUTOPERI_TLS_CA_FILE=str(tls.ca_cert))
+    assert ok.returncode == 0 and "SERVING" in ok.stdout, ok.stdout + ok.stderr
+    assert plaintext.returncode == 1 and "UNAVAILABLE" in plaintext.stdout
+    assert no_cert.returncode == 1 and "UNAVAILABLE" in no_cert.stdout

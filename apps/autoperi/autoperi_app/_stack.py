@@ -67,10 +67,12 @@ def service_args(config: StackConfig, service: str, ray_address: str) -> list[st
 
 
 def health_ready(address: str) -> bool:
-    """True when the gRPC health service at `address` answers SERVING."""
+    """True when the gRPC health service at `address` answers SERVING (over TLS when
+    AUTOPERI_TLS_CA_FILE is set: `svc_kit.open_channel`)."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from svc_kit import open_channel
 
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(), timeout=2
         )

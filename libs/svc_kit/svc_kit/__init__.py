@@ -6,8 +6,14 @@ the errors below; the server maps them to statuses and logs one line per RPC. A 
 `autoperi serve <name>` command takes the shared options of `svc_kit.cli_options` and builds its
 settings with `settings_from_options`. Messages to clients withhold host paths: a value the client
 sent through `shown_value`, text from elsewhere through `public_text`.
+
+Security (off by default): a server's settings turn on TLS (`tls_cert_file`, `tls_key_file`,
+`tls_client_ca_file` for client certificates) and bearer tokens (`auth_tokens_file`); clients
+open every channel with `open_channel` / `open_aio_channel`, whose `ClientSecurity` comes from
+AUTOPERI_TLS_CA_FILE, AUTOPERI_AUTH_TOKEN, ... (svc_kit._channels).
 """
 
+from svc_kit._channels import ClientSecurity, open_aio_channel, open_channel
 from svc_kit._deadline import check_deadline, time_remaining
 from svc_kit._errors import (
     Conflict,
@@ -17,12 +23,14 @@ from svc_kit._errors import (
     NotFound,
     ServiceError,
     TooLarge,
+    Unauthenticated,
     Unavailable,
 )
 from svc_kit._lazy import lazy_exports
 from svc_kit._lifecycle import serve, serve_forever
 from svc_kit._logging import JsonFormatter, configure_logging
 from svc_kit._redact import PATH_MARK, WITHHELD, is_path_like, public_text, shown_value
+from svc_kit._security import BearerTokens
 from svc_kit._server import ServiceServer, build_server
 from svc_kit._settings import ServiceSettings, service_config, settings_from_options
 from svc_kit._workers import Worker, WorkerPool
@@ -30,6 +38,8 @@ from svc_kit._workers import Worker, WorkerPool
 __all__ = [
     "PATH_MARK",
     "WITHHELD",
+    "BearerTokens",
+    "ClientSecurity",
     "Conflict",
     "DeadlineExceeded",
     "FailedPrecondition",
@@ -40,6 +50,7 @@ __all__ = [
     "ServiceServer",
     "ServiceSettings",
     "TooLarge",
+    "Unauthenticated",
     "Unavailable",
     "Worker",
     "WorkerPool",
@@ -48,6 +59,8 @@ __all__ = [
     "configure_logging",
     "is_path_like",
     "lazy_exports",
+    "open_aio_channel",
+    "open_channel",
     "public_text",
     "serve",
     "serve_forever",

@@ -53,6 +53,12 @@ class DeadlineExceeded(ServiceError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class Unauthenticated(ServiceError):
+    """The call carries no valid credentials (UNAUTHENTICATED); the reason names no secret."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
 class Unavailable(ServiceError):
     """A dependency is down or the server is shutting down (UNAVAILABLE): retry later."""
 

@@ -10,6 +10,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from svc_kit._errors import ErrorMap
 from svc_kit._interceptors import ServiceInterceptor
+from svc_kit._security import security_interceptors, server_credentials
 from svc_kit._settings import ServiceSettings
 
 log = logging.getLogger("svc_kit.server")
@@ -87,16 +88,23 @@ def build_server(
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> ServiceServer:
     """Build (not start) a grpc.aio server for `settings`, with the standard health service,
-    optional reflection, request logging and error mapping. Call it inside the event loop that
-    will run the server. `service_names` are the full proto names ('autoperi.ingest.v1.Ingest').
-    Raises RuntimeError if the address cannot be bound."""
+    optional reflection, request logging and error mapping, and the security `settings` ask for:
+    a TLS port (with client certificates required) and the bearer-token check (refused RPCs
+    are logged as UNAUTHENTICATED). Call it inside the event loop that will run the server.
+    `service_names` are the full proto names ('autoperi.ingest.v1.Ingest'). Raises RuntimeError
+    if the address cannot be bound, OSError/ValueError for unreadable certificate or token
+    files."""
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(error_map), *interceptors],
+        interceptors=[
+            ServiceInterceptor(error_map),
+            *security_interceptors(settings),
+            *interceptors,
+        ],
         options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
@@ -106,12 +114,30 @@ def build_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
         _enable_reflection(server, service_names)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
-    if not port:
-        raise RuntimeError(f"cannot bind {settings.host}:{settings.port}")
+    port = _bind(server, settings)
     return ServiceServer(
         server, health_servicer, port, settings.host, tuple(service_names), settings
     )
+
+
+def _bind(server: grpc.aio.Server, settings: ServiceSettings) -> int:
+    """Bind settings' address, TLS when configured; the bound port."""
+    address = f"{settings.host}:{settings.port}"
+    credentials = server_credentials(settings)
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
+    if not port:
+        raise RuntimeError(f"cannot bind {address}")
+    log.info(
+        "%s on %s (client certificates %s, bearer tokens %s)",
+        "TLS" if credentials else "plaintext",
+        address,
+        "required" if settings.tls_client_ca_file else "not required",
+        "required" if settings.auth_tokens_file else "not required",
+    )
+    return port
 
 
 def _enable_reflection(server: grpc.aio.Server, service_names: Sequence[str]) -> None:

@@ -3,11 +3,16 @@
 Usage: `class IngestSettings(ServiceSettings): model_config = service_config("ingest")`, then
 `IngestSettings()` reads AUTOPERI_INGEST_PORT, AUTOPERI_INGEST_LOG_LEVEL, ... (and keyword
 arguments override the environment, which is how tests bind port 0).
+
+Security is off unless configured: `tls_cert_file` + `tls_key_file` serve TLS,
+`tls_client_ca_file` also requires client certificates (mutual TLS), `auth_tokens_file` requires
+`authorization: Bearer <token>` on every RPC but the health service (svc_kit._security).
 """
 
-from typing import Any, Literal, TypeVar
+from pathlib import Path
+from typing import Any, Literal, Self, TypeVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +41,29 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")
     reflection: bool = Field(False, description="serve grpc reflection (debugging tools)")
+    tls_cert_file: Path | None = Field(
+        None, description="PEM server certificate (chain); with tls_key_file the port is TLS"
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file")
+    tls_client_ca_file: Path | None = Field(
+        None, description="PEM CA bundle: clients must present a certificate it signed (mTLS)"
+    )
+    auth_tokens_file: Path | None = Field(
+        None, description="accepted bearer tokens, one per line: RPCs without one are refused"
+    )
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file are set together or not at all")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file needs tls_cert_file and tls_key_file (mTLS)")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether the port serves TLS."""
+        return self.tls_cert_file is not None
 
 
 S = TypeVar("S", bound=ServiceSettings)

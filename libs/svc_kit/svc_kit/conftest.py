@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 import grpc
 
 from svc_kit import (
+    ClientSecurity,
     InvalidInput,
     ServiceServer,
     ServiceSettings,
     TooLarge,
     build_server,
     check_deadline,
+    open_aio_channel,
 )
 
 SERVICE = "autoperi.test.v1.Echo"
@@ -81,12 +83,20 @@ def create_echo_server(settings: ServiceSettings) -> ServiceServer:
 
 
 @contextlib.asynccontextmanager
-async def running(**overrides) -> AsyncIterator[tuple[ServiceServer, grpc.aio.Channel]]:
-    """A started echo server on a free port and a channel to it; stopped on exit."""
+async def running(
+    security: ClientSecurity | None = None, **overrides
+) -> AsyncIterator[tuple[ServiceServer, grpc.aio.Channel]]:
+    """A started echo server on a free port (settings `overrides`) and a channel to it secured
+    as `security` says (None: plaintext, no token); stopped on exit."""
     settings = ServiceSettings(host="127.0.0.1", port=0, **overrides)
     service = create_echo_server(settings)
     await service.start()
-    channel = grpc.aio.insecure_channel(service.address)
+    address = service.address
+    channel = (
+        grpc.aio.insecure_channel(address)
+        if security is None
+        else open_aio_channel(address, security)
+    )
     try:
         yield service, channel
     finally:

@@ -3,7 +3,8 @@
 `LoopClients` bundles one object per service; tests build it against in-process servers, the CLI
 from addresses. Each client turns the engine's plain values into requests and back; crystals
 travel as `crystal.v1.Crystal` messages from the sampler's reply to the scorer and the ingest
-(an `xtal.Crystal` is accepted too, and converted).
+(an `xtal.Crystal` is accepted too, and converted). Channels are secured by the
+AUTOPERI_TLS_* / AUTOPERI_AUTH_TOKEN variables (`svc_kit.open_channel`), plaintext without them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from autoperi.sampler.v1 import sampler_pb2, sampler_pb2_grpc
 from autoperi.scorer.v1 import scorer_pb2, scorer_pb2_grpc
 from autoperi.training.v1 import training_pb2 as tpb
 from storage import ObjectStore
+from svc_kit import open_channel
 from xtal import Crystal
 from xtal.convert import as_proto
 
@@ -80,7 +82,7 @@ class GrpcSampler:
         from sampler_svc.client import CHANNEL_OPTIONS, csp_spec, metadata
 
         crystals, served = [], ""
-        with grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS) as channel:
+        with open_channel(self.address, options=CHANNEL_OPTIONS) as channel:
             stub = sampler_pb2_grpc.SamplerServiceStub(channel)
             for k, composition in enumerate(compositions):
                 spec = csp_spec(composition, n, steps, seed=seed + k)
@@ -101,7 +103,7 @@ class GrpcScorer:
         self.address, self.relax, self.timeout_s = address, relax, timeout_s
 
     def has_hull(self) -> bool:
-        with grpc.insecure_channel(self.address) as channel:
+        with open_channel(self.address) as channel:
             stub = scorer_pb2_grpc.ScorerServiceStub(channel)
             info = stub.GetScorerInfo(scorer_pb2.GetScorerInfoRequest(), timeout=30)
         return info.hull_configured
@@ -141,12 +143,12 @@ class IngestClient:
                 batch = crystal_pb2.CrystalBatch(crystals=protos[start : start + BATCH])
                 yield ingest_pb2.IngestRequest(crystals=batch)
 
-        with grpc.insecure_channel(self.address) as channel:
+        with open_channel(self.address) as channel:
             return self._stub(channel).Ingest(requests(), timeout=self.timeout_s)
 
     def branches(self, dataset: str) -> dict[str, ingest_pb2.Branch]:
         """name -> Branch (head commit, crystal count) of a dataset."""
-        with grpc.insecure_channel(self.address) as channel:
+        with open_channel(self.address) as channel:
             request = ingest_pb2.GetDatasetRequest(dataset=dataset)
             reply = self._stub(channel).GetDataset(request, timeout=60)
         return {b.name: b for b in reply.dataset.branches}
@@ -160,7 +162,7 @@ class IngestClient:
             message=message,
             strategy=ingest_pb2.MERGE_STRATEGY_FAIL_ON_CONFLICT,
         )
-        with grpc.insecure_channel(self.address) as channel:
+        with open_channel(self.address) as channel:
             reply = self._stub(channel).Merge(request, timeout=self.timeout_s)
         if reply.conflicts:
             n = len(reply.conflicts)
@@ -172,7 +174,7 @@ class IngestClient:
         request = ingest_pb2.ReadCrystalsRequest(
             ref=common_pb2.DatasetRef(dataset=dataset, ref=ref), batch_size=512
         )
-        with grpc.insecure_channel(self.address) as channel:
+        with open_channel(self.address) as channel:
             replies = self._stub(channel).ReadCrystals(request, timeout=self.timeout_s)
             return sorted(c.content_hash for r in replies for c in r.crystals)
 
@@ -187,14 +189,14 @@ class TrainerClient:
         """StartRun (`fields` of StartRunRequest); the same run again for a repeated request_id."""
         from trainer_svc.client import start_run
 
-        with grpc.insecure_channel(self.address) as channel:
+        with open_channel(self.address) as channel:
             return start_run(channel, train_dataset=train_dataset, **fields)
 
     def wait(self, run_id: str) -> tpb.Run:
         """The run once it has ended (succeeded, failed or cancelled)."""
         from trainer_svc.client import wait
 
-        with grpc.insecure_channel(self.address) as channel:
+        with open_channel(self.address) as channel:
             return wait(channel, run_id, timeout=self.timeout_s)
 
     def runs(self, labels: dict[str, str]) -> list[tpb.Run]:
@@ -202,7 +204,7 @@ class TrainerClient:
         from trainer_svc.client import stub
 
         request = tpb.ListRunsRequest(labels=labels, page_size=1000)
-        with grpc.insecure_channel(self.address) as channel:
+        with open_channel(self.address) as channel:
             return list(stub(channel).ListRuns(request, timeout=60).runs)
 
 

@@ -9,6 +9,10 @@ stack trace, the same for Sample and SampleStream (one validation, one `_set_sta
 ServiceError subclasses carry their code; a passed deadline is DEADLINE_EXCEEDED; anything else
 is INTERNAL with an error id that the replica log has the traceback for.
 
+Tokens: Serve's gRPC proxy runs no interceptors of ours and binds plaintext only, so the bearer
+token check (svc_kit's, when the deployment is given a tokens file) runs here, first thing in
+every RPC but the health Check: UNAUTHENTICATED "missing or invalid bearer token" otherwise.
+
 Deadlines: the client sends its timeout as `autoperi-timeout-s` metadata (Serve's proxy does
 not forward gRPC deadlines). A request stops waiting when it passes (DEADLINE_EXCEEDED; its
 chunks not yet started are dropped from the batch queue), and a batch skips chunks whose deadline
@@ -28,7 +32,7 @@ import grpc
 from autoperi.sampler.v1 import sampler_pb2
 from grpc_health.v1 import health_pb2
 from ray import serve
-from svc_kit import DeadlineExceeded, ServiceError
+from svc_kit import BearerTokens, DeadlineExceeded, ServiceError, Unauthenticated
 from xtal import Crystal, CrystalError, ValidationLimits
 
 from sampler_svc import _convert
@@ -77,7 +81,15 @@ class _Done:
 class SamplerDeployment:
     """Samples crystals from one checkpoint; knobs in `user_config` (see `reconfigure`)."""
 
-    def __init__(self, checkpoint: str, torch_threads: int = 1, max_atoms: int = 100) -> None:
+    def __init__(
+        self,
+        checkpoint: str,
+        torch_threads: int = 1,
+        max_atoms: int = 100,
+        auth_tokens_file: str | None = None,
+    ) -> None:
+        """Load the checkpoint; with `auth_tokens_file`, every RPC but Check needs one of its
+        bearer tokens (`authorization: Bearer <token>` metadata, svc_kit.BearerTokens)."""
         import torch
 
         torch.set_num_threads(torch_threads)
@@ -85,6 +97,7 @@ class SamplerDeployment:
         self._limits = Limits(max_samples=1024, max_atoms=max_atoms)
         self._chunk_samples = 32
         self._max_batch_atoms = DEFAULT_MAX_BATCH_ATOMS
+        self._tokens = BearerTokens.from_file(auth_tokens_file) if auth_tokens_file else None
 
     def reconfigure(self, config: dict) -> None:
         """Apply user_config: max_batch_atoms, batch_wait_timeout_s, max_samples_per_request,
@@ -151,6 +164,11 @@ class SamplerDeployment:
 
     async def GetSamplerInfo(self, request, grpc_context) -> sampler_pb2.GetSamplerInfoResponse:
         """What this deployment serves."""
+        try:
+            self._authenticate(grpc_context)
+        except Unauthenticated as exc:
+            _set_status(grpc_context, exc)
+            return sampler_pb2.GetSamplerInfoResponse()
         return _convert.info_response(self._engine.info, self._limits)
 
     async def Check(self, request) -> health_pb2.HealthCheckResponse:
@@ -202,11 +220,17 @@ class SamplerDeployment:
         failed = len(rejected)
         return _Done([kept[i] for i in sorted(kept)], failed, generated, started, batch.finished)
 
+    def _authenticate(self, grpc_context) -> None:
+        """Unauthenticated unless the call carries an accepted token (when tokens are on)."""
+        if self._tokens is not None:
+            self._tokens.check(grpc_context.invocation_metadata())
+
     def _start(
         self, spec: sampler_pb2.SampleSpec, grpc_context, arrival: float
     ) -> tuple[Job, list[asyncio.Future]]:
-        """The validated job of `spec` (what both RPCs run; `validate`'s errors otherwise) and
-        one started task per chunk (the caller cancels them)."""
+        """The validated job of `spec` (what both RPCs run; Unauthenticated, or `validate`'s
+        errors otherwise) and one started task per chunk (the caller cancels them)."""
+        self._authenticate(grpc_context)
         timeout = _convert.timeout_from_metadata(grpc_context.invocation_metadata())
         job = validate(_convert.spec_in(spec, timeout), self._engine, self._limits, arrival)
         chunks = job.chunks(self._chunk_samples, self._max_batch_atoms)

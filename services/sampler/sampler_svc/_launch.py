@@ -20,9 +20,17 @@ SERVICER_FUNCTIONS = (
 
 def build_app(settings: SamplerSettings):
     """The sampler Serve application (bound deployment) that `settings` describe; a checkpoint
-    the sampler cannot serve is refused here, before anything is deployed (ValueError)."""
+    the sampler cannot serve, or TLS settings (Serve's gRPC proxy binds plaintext only: put a
+    TLS-terminating proxy in front), are refused here, before anything is deployed
+    (ValueError). With `auth_tokens_file` every replica reads it and refuses calls without an
+    accepted bearer token (health excepted); the file must be readable on the replicas' nodes."""
     from sampler_svc._engine import check_servable
 
+    if settings.tls:
+        raise ValueError(
+            "the sampler cannot serve TLS: Ray Serve's gRPC proxy binds plaintext only; leave"
+            " AUTOPERI_SAMPLER_TLS_* unset and terminate TLS in front of it"
+        )
     check_servable(settings.checkpoint)
     from sampler_svc._deployment import SamplerDeployment
 
@@ -34,7 +42,8 @@ def build_app(settings: SamplerSettings):
         ray_actor_options={"num_cpus": settings.replica_cpus},
     )
     checkpoint = str(Path(settings.checkpoint).resolve())
-    return deployment.bind(checkpoint, settings.torch_threads, settings.max_atoms)
+    tokens = None if settings.auth_tokens_file is None else str(settings.auth_tokens_file.resolve())
+    return deployment.bind(checkpoint, settings.torch_threads, settings.max_atoms, tokens)
 
 
 START_ATTEMPTS = 3

@@ -62,17 +62,14 @@ def _stack_args(ctx: StackContext) -> list[str]:
 
 
 def _ready(address: str) -> bool:
-    """True once the Serve application answers GetSamplerInfo with a loaded checkpoint."""
-    import grpc
-    from autoperi.sampler.v1 import sampler_pb2, sampler_pb2_grpc
+    """True once the Serve application answers GetSamplerInfo with a loaded checkpoint. The
+    stack's sampler is Serve's proxy itself, plaintext: the probe sends the environment's
+    token (AUTOPERI_AUTH_TOKEN) without TLS."""
+    from svc_kit import ClientSecurity
 
-    from sampler_svc.client import metadata
+    from sampler_svc.client import sampler_info
 
-    with grpc.insecure_channel(address) as channel:
-        stub = sampler_pb2_grpc.SamplerServiceStub(channel)
-        info = stub.GetSamplerInfo(
-            sampler_pb2.GetSamplerInfoRequest(), metadata=metadata(), timeout=5
-        )
+    info = sampler_info(address, timeout=5, security=ClientSecurity().without_tls())
     return bool(info.checkpoint_id)
 
 

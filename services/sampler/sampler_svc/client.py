@@ -2,7 +2,10 @@
 
 Every call sends the Serve `("application", name)` metadata and the client's deadline as
 `autoperi-timeout-s` (Serve's proxy does not forward gRPC deadlines to the deployment), and sets
-the same gRPC timeout, so work that cannot be delivered in time is not started.
+the same gRPC timeout, so work that cannot be delivered in time is not started. Channels are
+secured as `security` says (default: the AUTOPERI_TLS_* / AUTOPERI_AUTH_TOKEN variables,
+`svc_kit.open_channel`); a sampler reached directly on Serve's proxy is plaintext
+(`security.without_tls()`), one behind a TLS-terminating proxy is not.
 
     crystals = sample("127.0.0.1:50064", "SrTiO3", n=4, steps=10, seed=0)
 """
@@ -11,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-import grpc
 from autoperi.crystal.v1 import crystal_pb2
 from autoperi.sampler.v1 import sampler_pb2, sampler_pb2_grpc
 from pymatgen.core import Composition
+from svc_kit import ClientSecurity, open_channel
 from xtal import Crystal, convert
 
 APPLICATION = "sampler"
@@ -86,10 +89,11 @@ def sample(
     num_formula_units: int = 0,
     timeout: float = 300.0,
     application: str = APPLICATION,
+    security: ClientSecurity | None = None,
 ) -> list[Crystal]:
     """`n` crystals of `composition` from the sampler at `address` (raises grpc.RpcError)."""
     spec = csp_spec(composition, n, steps, seed, sampler, num_formula_units)
-    with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+    with open_channel(address, security, CHANNEL_OPTIONS) as channel:
         stub = sampler_pb2_grpc.SamplerServiceStub(channel)
         reply = stub.Sample(
             sampler_pb2.SampleRequest(spec=spec),
@@ -105,9 +109,10 @@ def sample_stream(
     *,
     timeout: float = 300.0,
     application: str = APPLICATION,
+    security: ClientSecurity | None = None,
 ) -> Iterator[list[Crystal]]:
     """The crystals of `spec`, one list per streamed message as the server completes them."""
-    with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+    with open_channel(address, security, CHANNEL_OPTIONS) as channel:
         stub = sampler_pb2_grpc.SamplerServiceStub(channel)
         replies = stub.SampleStream(
             sampler_pb2.SampleStreamRequest(spec=spec),
@@ -119,10 +124,14 @@ def sample_stream(
 
 
 def sampler_info(
-    address: str, *, timeout: float = 30.0, application: str = APPLICATION
+    address: str,
+    *,
+    timeout: float = 30.0,
+    application: str = APPLICATION,
+    security: ClientSecurity | None = None,
 ) -> sampler_pb2.GetSamplerInfoResponse:
     """What the sampler at `address` serves."""
-    with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+    with open_channel(address, security, CHANNEL_OPTIONS) as channel:
         stub = sampler_pb2_grpc.SamplerServiceStub(channel)
         return stub.GetSamplerInfo(
             sampler_pb2.GetSamplerInfoRequest(), timeout=timeout, metadata=metadata(application)

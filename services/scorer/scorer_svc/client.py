@@ -4,14 +4,15 @@
 messages, which go as they are) in requests of at most `chunk_size` (the server's max_batch_size
 is 256 by default) and returns one `Scores` per crystal, in input order; per-crystal failures are
 in `Scores.error`, request failures raise `grpc.RpcError` (INVALID_ARGUMENT, with the reason, for
-a malformed message).
+a malformed message). The channel is secured as `security` says (default: the AUTOPERI_TLS_* /
+AUTOPERI_AUTH_TOKEN variables, `svc_kit.open_channel`).
 """
 
 from collections.abc import Sequence
 
-import grpc
 from autoperi.crystal.v1 import crystal_pb2
 from autoperi.scorer.v1 import scorer_pb2, scorer_pb2_grpc
+from svc_kit import ClientSecurity, open_channel
 from xtal import Crystal
 from xtal.convert import as_proto
 
@@ -26,13 +27,14 @@ def score(
     *,
     timeout_s: float | None = 600.0,
     chunk_size: int = 256,
+    security: ClientSecurity | None = None,
 ) -> list[Scores]:
     """Scores of `crystals` from the scorer at `address` ('host:port'); `timeout_s` is the
     deadline of each request. With `options.include_relaxed_crystal`, `Scores.lattice` and
     `Scores.frac_coords` hold the relaxed cell (atom order as the input)."""
     message = options_to_proto(options or ScoreOptions())
     results: list[Scores] = []
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, security) as channel:
         stub = scorer_pb2_grpc.ScorerServiceStub(channel)
         for start in range(0, len(crystals), chunk_size):
             chunk = [as_proto(c) for c in crystals[start : start + chunk_size]]

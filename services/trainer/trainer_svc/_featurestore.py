@@ -6,16 +6,25 @@ import grpc
 from autoperi.common.v1 import common_pb2
 from autoperi.featurestore.v1 import featurestore_pb2 as fs
 from autoperi.featurestore.v1 import featurestore_pb2_grpc
-from svc_kit import InvalidInput, Unavailable, public_text
+from svc_kit import ClientSecurity, InvalidInput, Unavailable, open_channel, public_text
 
 _KINDS = [fs.FEATURE_KIND_TENSOR_SHARDS]
 
 
 class FeatureStoreClient:
-    """Blocking calls to a featurestore at `address` (host:port) with featuriser `params_json`."""
+    """Blocking calls to a featurestore at `address` (host:port) with featuriser `params_json`,
+    over channels secured as `security` says (None: the AUTOPERI_TLS_* / AUTOPERI_AUTH_TOKEN
+    variables of this process)."""
 
-    def __init__(self, address: str, params_json: str = "{}", timeout_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        params_json: str = "{}",
+        timeout_s: float = 3600.0,
+        security: ClientSecurity | None = None,
+    ) -> None:
         self.address, self.params_json, self.timeout_s = address, params_json, timeout_s
+        self.security = security
 
     def _featurizer(self) -> fs.FeaturizerConfig:
         return fs.FeaturizerConfig(name="periodic", params_json=self.params_json)
@@ -53,7 +62,7 @@ class FeatureStoreClient:
         ]
 
     def _call(self, fn, dataset: str, ref: str):
-        with grpc.insecure_channel(self.address) as channel:
+        with open_channel(self.address, self.security) as channel:
             try:
                 return fn(featurestore_pb2_grpc.FeatureStoreServiceStub(channel))
             except grpc.RpcError as exc:
