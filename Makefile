@@ -13,7 +13,7 @@ PROTO_STAMP := build/gen/python/.stamp
 export AUTOPERI_DATA_DIR ?= $(abspath ../shared/datasets)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup protos test test-all lint format demo bench serve clean lock pants-check
+.PHONY: setup protos test test-all lint format demo bench fuzz soak serve clean lock pants-check
 
 setup: $(STAMP)
 	@$(PY) infra/dev/write_pth.py $(SOURCE_ROOTS)
@@ -74,6 +74,17 @@ bench: setup protos
 	$(VENV)/bin/autoperi sample --checkpoint checkpoints/mp_20_dng --dng --n 200 --seed 0 --out build/bench/mp_20_dng_samples
 	$(VENV)/bin/autoperi bench score --samples build/bench/mp_20_dng_samples
 	$(VENV)/bin/autoperi bench serve
+
+# Robustness, each failing (exit 1) on any finding; results in reports/bench/. fuzz: mutated CIF
+# files through the reader (crashes, hangs > 5 s) and a real ingest server (statuses, partial
+# commits) -> fuzz.md; soak: mixed unary/stream sampler requests, 10 % bad, at 64 clients (lost,
+# duplicated, refusals, p50/p99) -> soak.md. Small versions: `make test` runs the fuzz
+# (autoperi_app/fuzz_test.py), `make test-all` the soak too (soak_test.py, marked slow).
+fuzz: setup protos
+	$(VENV)/bin/autoperi bench fuzz --reader-inputs 100000 --ingest-inputs 5000
+
+soak: setup protos
+	$(VENV)/bin/autoperi bench soak --checkpoint checkpoints/perov_5_csp --requests 10000 --clients 64
 
 # Pants 2.17.1 (the last PyPI release) needs Python 3.9; it checks the BUILD files describe the same targets.
 PANTS_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9*/bin/python3.9) python3.9)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from pymatgen.core import Structure
+from pymatgen.core import Structure, SymmOp
 from pymatgen.io.cif import CifBlock, CifFile, CifParser, CifWriter
 
 from xtal import _cif_checks as checks
@@ -31,6 +31,13 @@ _BLOCK_START = re.compile(r"^\s*data_", re.IGNORECASE)
 _FORMULA_WARNINGS = ("Missing elements", "Incorrect stoichiometry")
 _SYMOPS_CACHE: dict[tuple, tuple[list, list[str]]] = {}
 _SYMOPS_CACHE_SIZE = 256
+_IDENTITY = SymmOp.from_xyz_str("x, y, z")
+# pymatgen compares every image of every site with every atom found so far (operations x sites x
+# atoms). A space group's operations move most sites, so a crystal within max_atoms costs at most
+# about 8 x max_atoms^2 (Fm-3m: 192 operations, <= 44 sites per 1,000 atoms); a list of repeated or
+# nearly equal operations leaves sites in place and costs up to 192 x max_atoms^2. 1e7 comparisons
+# (the bound at 1,000 atoms) take about 1.5 s.
+EXPANSION_WORK_PER_ATOM_PAIR = 10
 
 
 @dataclass(frozen=True)
@@ -116,23 +123,39 @@ def parse_block(text: str, limits: ValidationLimits) -> ParsedBlock:
 
 
 def _symmetry_operations(parser: CifParser, block: CifBlock) -> tuple[list, list[str]]:
-    """pymatgen's symmetry operations for the block and the notes it made finding them, cached by
-    the block's symmetry items (pymatgen builds a space group from its symbol in up to seconds)."""
+    """pymatgen's symmetry operations for the block, each once, and the notes it made finding
+    them, cached by the block's symmetry items (pymatgen builds a space group from its symbol in
+    up to seconds)."""
     key = checks.symmetry_items(block)
     if key not in _SYMOPS_CACHE:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ops = parser.get_symops(block)
+            ops = _distinct(parser.get_symops(block))
         if len(_SYMOPS_CACHE) >= _SYMOPS_CACHE_SIZE:
             _SYMOPS_CACHE.pop(next(iter(_SYMOPS_CACHE)))
         _SYMOPS_CACHE[key] = (ops, [str(w.message) for w in caught])
     return _SYMOPS_CACHE[key]
 
 
+def _distinct(ops: list) -> list:
+    """The operations without repeats (same rotation and translation modulo 1, to 1e-6): a
+    repeat adds no image, but pymatgen's expansion costs operations x sites x atoms."""
+    seen, out = set(), []
+    for op in ops:
+        translation = np.round(np.round(op.translation_vector % 1.0, 6) % 1.0, 6)
+        key = (tuple(np.round(op.rotation_matrix, 6).ravel()), tuple(translation))
+        if key not in seen:
+            seen.add(key)
+            out.append(op)
+    return out
+
+
 def _check_expansion(
     ops: list, block: CifBlock, summary: checks.BlockSummary, limits: ValidationLimits
 ) -> None:
-    """Count the atoms the symmetry operations generate before pymatgen does the expensive work."""
+    """Count the atoms the symmetry operations generate before pymatgen does the expensive work
+    (operations x sites x atoms comparisons: at most EXPANSION_WORK_PER_ATOM_PAIR x
+    max_atoms^2)."""
     rotations = np.array([op.rotation_matrix for op in ops])  # (m, 3, 3)
     checks.check_operations(block, rotations)
     translations = np.array([op.translation_vector for op in ops])  # (m, 3)
@@ -142,6 +165,14 @@ def _check_expansion(
             "too_many_atoms",
             f"the symmetry operations expand {len(sizes)} atom sites to {int(sizes.sum())} atoms,"
             f" more than the limit of {limits.max_atoms}",
+        )
+    work, budget = len(ops) * len(sizes) * int(sizes.sum()), EXPANSION_WORK_PER_ATOM_PAIR
+    if work > budget * limits.max_atoms**2:
+        raise CrystalError(
+            "bad_symmetry",
+            f"{len(ops)} symmetry operations leave most of the {len(sizes)} atom sites in place"
+            f" ({int(sizes.sum())} atoms): not a space group's operations (expanding them would"
+            f" take {work:.1e} comparisons, more than {budget} x max_atoms^2)",
         )
     declared = checks.declared_multiplicities(block)
     for label, size, claim in zip(summary.labels, sizes, declared, strict=False):
@@ -163,7 +194,9 @@ def _build_structure(
     notes: list[str] = []
     try:
         parser = CifParser.from_str(text, frac_tolerance=tolerance)
-        if not summary.is_p1:
+        if summary.is_p1:  # pymatgen expands by every listed copy of x, y, z: m x sites x atoms
+            parser.get_symops = lambda _data: [_IDENTITY]
+        else:
             ops, notes = _symmetry_operations(parser, block)
             _check_expansion(ops, block, summary, limits)
             parser.get_symops = lambda _data: ops  # reuse them for this parser's expansion

@@ -34,6 +34,10 @@ _ELEMENTS = frozenset([*(element_symbol(z) for z in range(1, MAX_ATOMIC_NUMBER +
 _OP_TEXT = re.compile(r"[\sxyzXYZ0-9+\-*/.]+(,[\sxyzXYZ0-9+\-*/.]+){2}")
 _STRUCTURE_KEYS = ("_cell_length_", "_cell_angle_", "_atom_site_fract_", "_atom_site_cartn_")
 MAX_OPERATIONS = 192  # the most symmetry operations of a space group (F m -3 m, conventional)
+# pymatgen parses an operation with regexes whose time grows with the cube of a number's length
+# (a 1,600-digit translation: seconds): longer texts and numbers are refused before it sees them
+MAX_OPERATION_CHARS = 200  # 'x+0.3333333333333333, y+0.6666666666666666, z+0.5' is 51
+_LONG_NUMBER = re.compile(r"[\d.]{33,}")  # 17 significant digits is double precision
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ def block_name(block: CifBlock) -> str:
 
 
 def _check_operation_count(block: CifBlock) -> None:
+    """At most MAX_OPERATIONS operations, each at most MAX_OPERATION_CHARS long with no number
+    of over 32 characters (CrystalError "bad_symmetry"), before any is parsed."""
     count = max(len(_values(block, key)) for key in _OPS_KEYS)
     if count > MAX_OPERATIONS:
         raise CrystalError(
@@ -85,6 +91,13 @@ def _check_operation_count(block: CifBlock) -> None:
             f"the block lists {count} symmetry operations; a space group has at most"
             f" {MAX_OPERATIONS}",
         )
+    for op in (op for key in _OPS_KEYS for op in _values(block, key)):
+        if len(op) > MAX_OPERATION_CHARS or _LONG_NUMBER.search(op):
+            raise CrystalError(
+                "bad_symmetry",
+                f"symmetry operation {_shown(op)} ({len(op)} characters) is too long: at most"
+                f" {MAX_OPERATION_CHARS} characters, numbers at most 32",
+            )
 
 
 def _values(block: CifBlock, key: str) -> list[str]:

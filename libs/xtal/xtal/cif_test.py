@@ -210,6 +210,68 @@ def test_more_symmetry_operations_than_a_space_group_has_are_refused():
     assert time.perf_counter() - start < 5.0
 
 
+def test_a_symmetry_operation_with_a_huge_number_is_refused_before_pymatgen_parses_it():
+    """pymatgen's operation parser takes cubic time in a number's length (found by `make fuzz`)."""
+    loop = "loop_\n _symmetry_equiv_pos_as_xyz\n  'x, y, z'\n  'x+1/" + "9" * 2000 + ", y, z'\n"
+    text = ROCKSALT.replace("_symmetry_space_group_name_H-M   'F m -3 m'\n", loop)
+    start = time.perf_counter()
+    with pytest.raises(CrystalError, match=r"bad_symmetry: symmetry operation .* is too long"):
+        Crystal.from_cif(text)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_a_p1_block_listing_the_identity_many_times_is_expanded_once():
+    """pymatgen expands a block by every listed operation (found by `make fuzz`: 51 copies of
+    x, y, z and 1,000 sites took 7 s)."""
+    ops = "".join(f"  {k} 'x, y, z'\n" for k in range(1, 101))
+    sites = "".join(
+        f"  Na Na{i} {i % 10 / 10} {i // 10 % 10 / 10} {i // 100 / 10} 1\n" for i in range(1000)
+    )
+    loop = "loop_\n _symmetry_equiv_pos_site_id\n _symmetry_equiv_pos_as_xyz\n" + ops
+    text = ROCKSALT.replace("_symmetry_space_group_name_H-M   'F m -3 m'\n", loop)
+    text = text.replace("5.64", "40.0").split("  Na  Na1")[0] + sites
+    text = text.replace(" _atom_site_symmetry_multiplicity\n", "")
+    start = time.perf_counter()
+    crystal = Crystal.from_cif(text)
+    assert crystal.num_atoms == 1000 and time.perf_counter() - start < 3.0
+
+
+def _explicit_ops_block(ops: list[str], sites: list[tuple[float, float, float]]) -> str:
+    """A 40 A cubic Na block with these symmetry operations and sites."""
+    loop = "".join(f"  {k} '{op}'\n" for k, op in enumerate(ops, 1))
+    rows = "".join(f"  Na Na{i} {x:.4f} {y:.4f} {z:.4f} 1\n" for i, (x, y, z) in enumerate(sites))
+    return (
+        "data_ops\nloop_\n _symmetry_equiv_pos_site_id\n _symmetry_equiv_pos_as_xyz\n" + loop
+        + "".join(f"_cell_length_{a} 40.0\n" for a in "abc")
+        + "".join(f"_cell_angle_{a} 90\n" for a in ("alpha", "beta", "gamma"))
+        + "loop_\n _atom_site_type_symbol\n _atom_site_label\n _atom_site_fract_x\n"
+        + " _atom_site_fract_y\n _atom_site_fract_z\n _atom_site_occupancy\n" + rows
+    )  # fmt: skip
+
+
+def test_repeated_symmetry_operations_are_applied_once():
+    """48 copies of each P-1 operation over 500 sites: the crystal of one copy, in well under
+    the 5 s pymatgen takes to expand by every copy (found by `make fuzz`)."""
+    sites = [(0.02 + 0.045 * (i % 10), i // 10 % 10 / 10 + 0.013, i // 100 / 10 + 0.017)
+             for i in range(500)]  # fmt: skip
+    once = Crystal.from_cif(_explicit_ops_block(["x, y, z", "-x, -y, -z"], sites))
+    start = time.perf_counter()
+    repeated = Crystal.from_cif(_explicit_ops_block(["x, y, z", "-x, -y, -z"] * 48, sites))
+    assert time.perf_counter() - start < 3.0
+    assert repeated.num_atoms == once.num_atoms == 1000
+    np.testing.assert_allclose(repeated.frac_coords, once.frac_coords)
+
+
+def test_nearly_equal_symmetry_operations_are_refused_before_expansion():
+    """pymatgen takes about 2 minutes over this block (and makes 14,200 atoms of it)."""
+    ops = [f"x+{k}/100000, y, z" for k in range(150)]
+    sites = [(i % 10 / 10, i // 10 % 10 / 10, i // 100 / 10) for i in range(1000)]
+    start = time.perf_counter()
+    with pytest.raises(CrystalError, match="bad_symmetry: 150 symmetry operations leave most"):
+        Crystal.from_cif(_explicit_ops_block(ops, sites))
+    assert time.perf_counter() - start < 5.0
+
+
 def test_from_cif_meta_and_limits():
     crystal = Crystal.from_cif(ROCKSALT, id="nacl", properties={"e": 1.0})
     assert crystal.id == "nacl" and dict(crystal.properties) == {"e": 1.0}
