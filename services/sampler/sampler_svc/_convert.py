@@ -22,6 +22,8 @@ _KINDS = {
     sampler_pb2.SAMPLER_KIND_DDPM: "ddpm",
     sampler_pb2.SAMPLER_KIND_DDIM: "ddim",
     sampler_pb2.SAMPLER_KIND_PREDICTOR_CORRECTOR: "predictor_corrector",
+    sampler_pb2.SAMPLER_KIND_TEMPLATE: "template",
+    sampler_pb2.SAMPLER_KIND_ION_EXCHANGE: "ion_exchange",
 }
 _KIND_OF = {name: kind for kind, name in _KINDS.items() if name}
 
