@@ -20,29 +20,13 @@ from autoperi.scorer.v1 import scorer_pb2, scorer_pb2_grpc
 from autoperi.training.v1 import training_pb2, training_pb2_grpc
 from autoperi_app.stack import StackConfig, stack_roles
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ingest_svc.server_test import GOOD_CIF as NACL_CIF
 from svc_kit import ClientSecurity, open_channel
 from svc_kit.testing import TlsFiles, make_tls_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 BASE_PORT = 50361  # clear of the default 50061.. and of stack_test's 50261..
 DATASET = "secured"
-NACL_CIF = """data_NaCl
-_cell_length_a 5.64
-_cell_length_b 5.64
-_cell_length_c 5.64
-_cell_angle_alpha 90
-_cell_angle_beta 90
-_cell_angle_gamma 90
-_symmetry_space_group_name_H-M 'P 1'
-loop_
-_atom_site_type_symbol
-_atom_site_label
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-Na Na1 0 0 0
-Cl Cl1 0.5 0.5 0.5
-"""
 
 
 def _stack_env(tls: TlsFiles) -> dict[str, str]:
