@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import grpc
 import pytest
@@ -21,6 +20,7 @@ from autoperi.training.v1 import training_pb2, training_pb2_grpc
 from autoperi_app.stack import StackConfig, stack_roles
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ingest_svc.server_test import GOOD_CIF as NACL_CIF
+from stack_process import wait_for_table
 from svc_kit import ClientSecurity, open_channel
 from svc_kit.testing import TlsFiles, make_tls_files
 
@@ -57,7 +57,7 @@ def test_secured_stack_answers_with_a_token_and_refuses_without(tmp_path):
     env = {**os.environ, **_stack_env(tls)}
     process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        _wait_for_table(tmp_path / "stack.out", process)
+        wait_for_table(tmp_path / "stack.out", process, timeout_s=420.0)
         security = ClientSecurity(
             tls_ca_file=tls.ca_cert,
             tls_client_cert_file=tls.client_cert,
@@ -170,14 +170,3 @@ def _code(call) -> grpc.StatusCode:
     with pytest.raises(grpc.RpcError) as info:
         call()
     return info.value.code()
-
-
-def _wait_for_table(path, process, timeout_s: float = 420.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        text = path.read_text(errors="replace")
-        if "AutoPeri stack" in text:
-            return
-        assert process.poll() is None, text[-2000:]
-        time.sleep(1.0)
-    raise AssertionError(f"stack not up after {timeout_s} s: {path.read_text()[-2000:]}")

@@ -4,10 +4,10 @@ answers, a sampled crystal is scored across two services, and SIGTERM stops them
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from autoperi_app.stack import StackConfig, health_ready, stack_roles
+from stack_process import wait_for_table
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 BASE_PORT = 50261  # clear of the default 50061.. so a developer's running stack is untouched
@@ -20,7 +20,7 @@ def test_stack_serves_every_service_and_stops_on_sigterm(tmp_path):
     out = (tmp_path / "stack.out").open("wb")
     process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_for_table(tmp_path / "stack.out", process)
+        wait_for_table(tmp_path / "stack.out", process, timeout_s=300.0)
         roles = stack_roles()
         assert all((r.ready or health_ready)(config.address(n)) for n, r in roles.items())
         from sampler_svc.client import sample
@@ -36,14 +36,3 @@ def test_stack_serves_every_service_and_stops_on_sigterm(tmp_path):
     assert code == 0, (tmp_path / "stack.out").read_text()[-2000:]
     logs = tmp_path / "logs"
     assert sorted(p.stem for p in logs.glob("*.log")) == sorted(stack_roles())
-
-
-def _wait_for_table(path, process, timeout_s: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        text = path.read_text(errors="replace")
-        if "AutoPeri stack" in text:
-            return
-        assert process.poll() is None, text[-2000:]
-        time.sleep(1.0)
-    raise AssertionError(f"stack not up after {timeout_s} s: {path.read_text()[-2000:]}")
