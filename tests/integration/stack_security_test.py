@@ -1,8 +1,8 @@
-"""`autoperi stack` with security on (issue 22): TLS with client certificates on every service
-but the sampler (Serve's gRPC proxy binds plaintext only), bearer tokens on all five. One call
-with the token reaches every service; calls without it are refused UNAUTHENTICATED; health needs
-no token; a plaintext client cannot reach a TLS port; the trainer reaches the featurestore with
-the stack's client variables. Certificates are made by the test."""
+"""`autoperi stack` with security on (issue 22): TLS with client certificates and bearer tokens
+on every service (the sampler's TLS is served by its relay in front of Serve's plaintext proxy).
+One call with the token reaches every service; calls without it are refused UNAUTHENTICATED;
+health needs no token; a plaintext client cannot reach a TLS port; the trainer reaches the
+featurestore with the stack's client variables. Certificates are made by the test."""
 
 import os
 import signal
@@ -41,10 +41,9 @@ def _stack_env(tls: TlsFiles) -> dict[str, str]:
     for service in stack_roles():
         prefix = f"AUTOPERI_{service.upper()}_"
         env[f"{prefix}AUTH_TOKENS_FILE"] = str(tls.tokens)
-        if service != "sampler":
-            env[f"{prefix}TLS_CERT_FILE"] = str(tls.server_cert)
-            env[f"{prefix}TLS_KEY_FILE"] = str(tls.server_key)
-            env[f"{prefix}TLS_CLIENT_CA_FILE"] = str(tls.ca_cert)
+        env[f"{prefix}TLS_CERT_FILE"] = str(tls.server_cert)
+        env[f"{prefix}TLS_KEY_FILE"] = str(tls.server_key)
+        env[f"{prefix}TLS_CLIENT_CA_FILE"] = str(tls.ca_cert)
     return env
 
 
@@ -74,7 +73,7 @@ def test_secured_stack_answers_with_a_token_and_refuses_without(tmp_path):
 
 
 def _one_call_to_every_service(config: StackConfig, security: ClientSecurity) -> None:
-    from sampler_svc.client import sampler_info
+    from sampler_svc.client import csp_spec, sample, sample_stream, sampler_info
 
     with open_channel(config.address("ingest"), security) as channel:
         reply = _ingest(ingest_pb2_grpc.IngestServiceStub(channel))
@@ -91,8 +90,13 @@ def _one_call_to_every_service(config: StackConfig, security: ClientSecurity) ->
     with open_channel(config.address("scorer"), security) as channel:
         stub = scorer_pb2_grpc.ScorerServiceStub(channel)
         assert stub.GetScorerInfo(scorer_pb2.GetScorerInfoRequest(), timeout=30).potential_name
-    info = sampler_info(config.address("sampler"), security=security.without_tls())
+    info = sampler_info(config.address("sampler"), security=security)
     assert info.checkpoint_id
+    crystals = sample(config.address("sampler"), "SrTiO3", 2, steps=2, seed=0, security=security)
+    assert [c.formula for c in crystals] == ["SrTiO3", "SrTiO3"]
+    spec = csp_spec("SrTiO3", 3, steps=2, seed=0)
+    streamed = list(sample_stream(config.address("sampler"), spec, security=security))
+    assert sum(len(chunk) for chunk in streamed) == 3
     with open_channel(config.address("trainer"), security) as channel:
         stub = training_pb2_grpc.TrainingServiceStub(channel)
         assert list(stub.ListRuns(training_pb2.ListRunsRequest(), timeout=30).runs) == []
@@ -123,12 +127,15 @@ def _refusals(config: StackConfig, security: ClientSecurity) -> None:
         code = _code(lambda: stub.GetScorerInfo(scorer_pb2.GetScorerInfoRequest(), timeout=30))
         assert code == grpc.StatusCode.UNAUTHENTICATED
     address = config.address("sampler")
-    code = _code(lambda: sampler_info(address, security=no_token.without_tls()))
-    assert code == grpc.StatusCode.UNAUTHENTICATED
-    with open_channel(config.address("trainer"), security.without_tls()) as channel:
+    assert _code(lambda: sampler_info(address, security=no_token)) == (
+        grpc.StatusCode.UNAUTHENTICATED
+    )
+    plaintext = security.without_tls()  # a plaintext client on a TLS port
+    assert _code(lambda: sampler_info(address, security=plaintext)) == grpc.StatusCode.UNAVAILABLE
+    with open_channel(config.address("trainer"), plaintext) as channel:
         stub = training_pb2_grpc.TrainingServiceStub(channel)
         code = _code(lambda: stub.ListRuns(training_pb2.ListRunsRequest(), timeout=30))
-        assert code == grpc.StatusCode.UNAVAILABLE  # a plaintext client on a TLS port
+        assert code == grpc.StatusCode.UNAVAILABLE
 
 
 def _trainer_asks_the_featurestore(config: StackConfig, security: ClientSecurity) -> None:

@@ -10,7 +10,8 @@ sent through `shown_value`, text from elsewhere through `public_text`.
 Security (off by default): a server's settings turn on TLS (`tls_cert_file`, `tls_key_file`,
 `tls_client_ca_file` for client certificates) and bearer tokens (`auth_tokens_file`); clients
 open every channel with `open_channel` / `open_aio_channel`, whose `ClientSecurity` comes from
-AUTOPERI_TLS_CA_FILE, AUTOPERI_AUTH_TOKEN, ... (svc_kit._channels).
+AUTOPERI_TLS_CA_FILE, AUTOPERI_AUTH_TOKEN, ... (svc_kit._channels). A server that cannot serve TLS
+itself (Ray Serve's gRPC proxy) sits behind `build_relay`, a TLS-terminating relay.
 """
 
 from svc_kit._channels import ClientSecurity, open_aio_channel, open_channel
@@ -30,6 +31,7 @@ from svc_kit._lazy import lazy_exports
 from svc_kit._lifecycle import serve, serve_forever
 from svc_kit._logging import JsonFormatter, configure_logging
 from svc_kit._redact import PATH_MARK, WITHHELD, is_path_like, public_text, shown_value
+from svc_kit._relay import build_relay, relayed_methods
 from svc_kit._security import BearerTokens
 from svc_kit._server import ServiceServer, build_server
 from svc_kit._settings import ServiceSettings, service_config, settings_from_options
@@ -54,6 +56,7 @@ __all__ = [
     "Unavailable",
     "Worker",
     "WorkerPool",
+    "build_relay",
     "build_server",
     "check_deadline",
     "configure_logging",
@@ -62,6 +65,7 @@ __all__ = [
     "open_aio_channel",
     "open_channel",
     "public_text",
+    "relayed_methods",
     "serve",
     "serve_forever",
     "service_config",

@@ -1,6 +1,7 @@
 """The gRPC server factory: servicers + health (+ reflection) + interceptors, bound to a port."""
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,8 +26,8 @@ class ServiceServer:
     """A built server: `start()` serves and reports SERVING, `stop()` drains gracefully.
 
     `port` is the bound port (the real one when settings.port is 0). `on_stop` holds callables
-    (e.g. a core's `close`, stopping its worker processes) that `stop()` runs, in order, once the
-    RPCs have drained.
+    (e.g. a core's `close`, stopping its worker processes; coroutine functions are awaited) that
+    `stop()` runs, in order, once the RPCs have drained.
     """
 
     server: grpc.aio.Server
@@ -35,7 +36,7 @@ class ServiceServer:
     host: str
     service_names: tuple[str, ...]
     settings: ServiceSettings
-    on_stop: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    on_stop: list[Callable[[], object]] = field(default_factory=list, repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -70,7 +71,9 @@ class ServiceServer:
         await self.server.stop(grace)
         for close in self.on_stop:
             try:
-                close()
+                result = close()
+                if inspect.isawaitable(result):
+                    await result
             except Exception:  # one failing cleanup must not skip the others
                 log.exception("cleanup %r failed on stop", close)
 

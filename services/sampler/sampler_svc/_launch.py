@@ -20,17 +20,11 @@ SERVICER_FUNCTIONS = (
 
 def build_app(settings: SamplerSettings):
     """The sampler Serve application (bound deployment) that `settings` describe; a checkpoint
-    the sampler cannot serve, or TLS settings (Serve's gRPC proxy binds plaintext only: put a
-    TLS-terminating proxy in front), are refused here, before anything is deployed
-    (ValueError). With `auth_tokens_file` every replica reads it and refuses calls without an
-    accepted bearer token (health excepted); the file must be readable on the replicas' nodes."""
+    the sampler cannot serve is refused here, before anything is deployed (ValueError). With
+    `auth_tokens_file` every replica reads it and refuses calls without an accepted bearer token
+    (health excepted); the file must be readable on the replicas' nodes."""
     from sampler_svc._engine import check_servable
 
-    if settings.tls:
-        raise ValueError(
-            "the sampler cannot serve TLS: Ray Serve's gRPC proxy binds plaintext only; leave"
-            " AUTOPERI_SAMPLER_TLS_* unset and terminate TLS in front of it"
-        )
     check_servable(settings.checkpoint)
     from sampler_svc._deployment import SamplerDeployment
 
@@ -125,7 +119,8 @@ def init_ray(address: str | None) -> None:
 
 def serve_until_signal(settings: SamplerSettings) -> None:
     """Init Ray, deploy, block until SIGINT/SIGTERM, then shut Serve and Ray down (on a joined
-    cluster only this app is deleted)."""
+    cluster only this app is deleted). With TLS settings Serve's proxy takes `proxy_port` and
+    the TLS relay (`relay_until_signal`) takes `port`."""
     import ray
     from ray import serve
 
@@ -136,13 +131,33 @@ def serve_until_signal(settings: SamplerSettings) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which installs its own
         signal.signal(sig, lambda *_: stop.set())
+    proxy_port = settings.proxy_port if settings.tls else settings.port
     try:
-        deploy(settings.checkpoint, settings.port, settings.http_port, settings)
-        log.info("sampler serving %s on gRPC port %d", settings.checkpoint, settings.port)
-        stop.wait()
+        deploy(settings.checkpoint, proxy_port, settings.http_port, settings)
+        log.info("sampler serving %s on gRPC port %d", settings.checkpoint, proxy_port)
+        if settings.tls:
+            relay_until_signal(settings)
+        else:
+            stop.wait()
     finally:
         if settings.ray_address is None:
             serve.shutdown()
         else:
             serve.delete(settings.app_name)
         ray.shutdown()
+
+
+def relay_until_signal(settings: SamplerSettings) -> None:
+    """Serve TLS (and the token check) on `settings.port` in front of Serve's plaintext proxy
+    on `settings.proxy_port` until SIGINT/SIGTERM: the sampler's methods are relayed (the
+    relay answers health itself), admission is left to Serve's proxy."""
+    import asyncio
+
+    from autoperi.sampler.v1 import sampler_pb2
+    from svc_kit import build_relay, relayed_methods, serve
+
+    methods = relayed_methods(sampler_pb2.DESCRIPTOR.services_by_name.values())
+    relay_settings = settings.model_copy(update={"max_concurrent_rpcs": None})
+    upstream = f"127.0.0.1:{settings.proxy_port}"
+    log.info("TLS relay on port %d in front of Serve's proxy", settings.port)
+    asyncio.run(serve(lambda s: build_relay(s, upstream, methods), relay_settings))

@@ -13,11 +13,18 @@ class SamplerSettings(ServiceSettings):
     `max_ongoing_requests` requests run in the replica (and can be batched together); up to
     `max_queued_requests` more wait in the proxy; beyond that a request gets RESOURCE_EXHAUSTED.
     The batching knobs (`user_config`) can be changed on a running deployment.
+
+    Serve's gRPC proxy serves plaintext only and binds all interfaces. Without TLS settings it
+    takes `port`; with them it takes `proxy_port` (keep that port closed to the network) and
+    a TLS-terminating relay (`svc_kit.build_relay`) serves `port`.
     """
 
     model_config = service_config("sampler")
 
     port: int = Field(50064, ge=1, le=65535, description="gRPC port of the Serve proxy")
+    proxy_port: int = Field(
+        50164, ge=1, le=65535, description="with TLS on: plaintext port of Serve's gRPC proxy"
+    )
     http_port: int = Field(8064, ge=1, le=65535, description="HTTP port of the Serve proxy")
     checkpoint: Path = Field(Path("checkpoints/perov_5_csp"), description="checkpoint directory")
     app_name: str = Field("sampler", description="Serve application name (client metadata)")

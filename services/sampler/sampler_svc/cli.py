@@ -13,20 +13,27 @@ def serve(
     checkpoint: Annotated[
         Path | None, typer.Option(help="Checkpoint directory (default checkpoints/perov_5_csp).")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="gRPC port of Serve's proxy (50064).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="gRPC port (50064): Serve's proxy, or the TLS relay.")
+    ] = None,
+    proxy_port: Annotated[
+        int | None, typer.Option(help="With TLS on: Serve's plaintext proxy port (50164).")
+    ] = None,
     http_port: Annotated[int | None, typer.Option(help="Serve's HTTP port (8064).")] = None,
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address to join (default: a local Ray).")
     ] = None,
 ) -> None:
-    """Serve crystal generation (SamplerService) on Ray Serve's gRPC proxy until SIGINT/SIGTERM;
-    other settings come from AUTOPERI_SAMPLER_* variables."""
+    """Serve crystal generation (SamplerService) on Ray Serve's gRPC proxy until SIGINT/SIGTERM,
+    behind a TLS relay when AUTOPERI_SAMPLER_TLS_CERT_FILE/_KEY_FILE are set; other settings
+    come from AUTOPERI_SAMPLER_* variables."""
     from svc_kit import settings_from_options
 
     from sampler_svc._settings import SamplerSettings
     from sampler_svc.main import main
 
-    given = {"checkpoint": checkpoint, "http_port": http_port, "ray_address": address}
+    given = {"checkpoint": checkpoint, "http_port": http_port, "proxy_port": proxy_port}
+    given["ray_address"] = address
     main(settings_from_options(SamplerSettings, port=port, **given))
 
 
@@ -57,19 +64,16 @@ BENCH = {"serve": bench_serve}
 def _stack_args(ctx: StackContext) -> list[str]:
     return [
         "--checkpoint", str(ctx.checkpoint), "--address", ctx.ray_address,
-        "--http-port", str(ctx.base_port + 1000),
+        "--http-port", str(ctx.base_port + 1000), "--proxy-port", str(ctx.base_port + 1001),
     ]  # fmt: skip
 
 
 def _ready(address: str) -> bool:
-    """True once the Serve application answers GetSamplerInfo with a loaded checkpoint. The
-    stack's sampler is Serve's proxy itself, plaintext: the probe sends the environment's
-    token (AUTOPERI_AUTH_TOKEN) without TLS."""
-    from svc_kit import ClientSecurity
-
+    """True once the Serve application answers GetSamplerInfo with a loaded checkpoint (asked
+    with the environment's client security, as every stack probe)."""
     from sampler_svc.client import sampler_info
 
-    info = sampler_info(address, timeout=5, security=ClientSecurity().without_tls())
+    info = sampler_info(address, timeout=5)
     return bool(info.checkpoint_id)
 
 

@@ -4,8 +4,8 @@ Every call sends the Serve `("application", name)` metadata and the client's dea
 `autoperi-timeout-s` (Serve's proxy does not forward gRPC deadlines to the deployment), and sets
 the same gRPC timeout, so work that cannot be delivered in time is not started. Channels are
 secured as `security` says (default: the AUTOPERI_TLS_* / AUTOPERI_AUTH_TOKEN variables,
-`svc_kit.open_channel`); a sampler reached directly on Serve's proxy is plaintext
-(`security.without_tls()`), one behind a TLS-terminating proxy is not.
+`svc_kit.open_channel`); a sampler with TLS settings serves TLS through its relay, one without
+is plaintext (`security.without_tls()` where the environment asks for TLS elsewhere).
 
     crystals = sample("127.0.0.1:50064", "SrTiO3", n=4, steps=10, seed=0)
 """
