@@ -4,6 +4,7 @@ Servicer methods should be `async def` (or async generators for streaming respon
 function also works but runs on the event loop, blocking it.
 """
 
+import asyncio
 import inspect
 import logging
 import time
@@ -58,22 +59,25 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     def _unary(self, behavior, method: str):
         async def unary(request, context: grpc.aio.ServicerContext):
-            start = time.perf_counter()
+            start, left = time.perf_counter(), False
             try:
                 result = behavior(request, context)
                 return (await result) if inspect.isawaitable(result) else result
             except grpc.aio.AbortError:
                 raise
+            except asyncio.CancelledError:  # the caller left
+                left = True
+                raise
             except Exception as exc:
                 await self._abort(exc, context, method)
             finally:
-                _log_rpc(method, context, start)
+                _log_rpc(method, context, start, left)
 
         return unary
 
     def _stream(self, behavior, method: str):
         async def stream(request, context: grpc.aio.ServicerContext):
-            start = time.perf_counter()
+            start, left = time.perf_counter(), False
             try:
                 result = behavior(request, context)
                 if inspect.isasyncgen(result):
@@ -86,10 +90,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                         yield item
             except grpc.aio.AbortError:
                 raise
+            except asyncio.CancelledError:
+                left = True
+                raise
             except Exception as exc:
                 await self._abort(exc, context, method)
             finally:
-                _log_rpc(method, context, start)
+                _log_rpc(method, context, start, left)
 
         return stream
 
@@ -109,9 +116,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         await context.abort(code, details[:MAX_DETAILS])
 
 
-def _log_rpc(method: str, context: grpc.aio.ServicerContext, start: float) -> None:
+def _log_rpc(
+    method: str, context: grpc.aio.ServicerContext, start: float, left: bool = False
+) -> None:
+    """One line per RPC; `left`: the handler was cancelled because the caller went away."""
     code = context.code() or (
-        grpc.StatusCode.CANCELLED if context.cancelled() else grpc.StatusCode.OK
+        grpc.StatusCode.CANCELLED if left or context.cancelled() else grpc.StatusCode.OK
     )
     if isinstance(code, int):  # the aio context reports a raw status number
         code = next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)

@@ -3,6 +3,7 @@ checking tokens itself) behind a relay serving TLS with client certificates and 
 
 import asyncio
 import contextlib
+import logging
 
 import grpc
 import pytest
@@ -143,3 +144,23 @@ def test_relayed_methods_follow_the_service_descriptor():
     assert methods["/grpc.health.v1.Health/Check"] is False
     assert methods["/grpc.health.v1.Health/Watch"] is True
     assert set(methods) == {f"/grpc.health.v1.Health/{m.name}" for m in health.methods}
+
+
+def test_a_caller_that_leaves_cancels_the_upstream_call(tls, caplog):
+    """Both the relay and the upstream log the call as CANCELLED within a second, long before
+    the upstream's 5 s of work would have ended it."""
+
+    async def scenario():
+        async with relayed(tls) as (_, channel):
+            call = channel.unary_unary(f"/{SERVICE}/Echo")(b"slow5", timeout=30)
+            await asyncio.sleep(0.5)
+            call.cancel()
+            await asyncio.sleep(1.0)
+
+    with caplog.at_level(logging.INFO, logger="svc_kit.rpc"):
+        asyncio.run(scenario())
+    cancelled = [
+        r for r in caplog.records if r.getMessage().startswith(f"/{SERVICE}/Echo CANCELLED")
+    ]
+    assert len(cancelled) == 2, [r.getMessage() for r in caplog.records]
+    assert all(r.duration_ms < 2000 for r in cancelled)
