@@ -14,6 +14,7 @@ names its data reproducibly: `autoperi data commit perov_5:train` prints the id.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,23 @@ class DatasetStore:
         finally:
             core.close()
         return read_shards(refs, self.objects)
+
+    def reference_energies(self, commit: SplitCommit, cache_dir: Path | None) -> dict:
+        """The featurestore's reference energies of a commit (a hull reference document, see
+        `autoperi_eval.HullReference`), built on first use with CHGNet energies cached under
+        `cache_dir` (None: in memory)."""
+        from featurestore_svc import FeatureRequest, FeatureStoreCore, resolve_config
+
+        core = FeatureStoreCore(self.objects, self.versions, energy_cache_dir=cache_dir)
+        try:
+            request = FeatureRequest(
+                commit.dataset, commit.commit, resolve_config("", "{}"), ("reference_energies",)
+            )
+            [future] = core.ensure(request)
+            [ref] = future.result()["artifacts"]["reference_energies"]
+        finally:
+            core.close()
+        return json.loads(self.objects.get_blob(ref["sha256"]))
 
     def training_data(self, config: Config) -> TrainingData:
         """The train and val tables of `config.data`, from the shards of their split commits;

@@ -1,6 +1,7 @@
-"""`autoperi data ...`: look at crystal files before using them, and name the dataset commit of
-a benchmark split."""
+"""`autoperi data ...`: look at crystal files before using them, name the dataset commit of a
+benchmark split, and write the CHGNet hull reference of splits."""
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -115,3 +116,35 @@ def commit(
 
     found = DatasetStore(datasets).split_commit(split)
     console.print(f"{found}  ({found.num_crystals} crystals, source sha256 {found.source_sha256})")
+
+
+@app.command("hull")
+def hull(
+    splits: Annotated[
+        list[str], typer.Argument(help="Benchmark splits, e.g. mp_20:train mp_20:val.")
+    ],
+    out: Annotated[Path, typer.Option(help="Hull reference file to write (JSON).")],
+    datasets: Annotated[
+        Path, typer.Option(help="Store of the dataset commits (made on first use).")
+    ] = DEFAULT_STORE,
+) -> None:
+    """Write the hull reference of SPLITS: CHGNet energies of every crystal of their dataset
+    commits (single point, and after the evaluation's bounded relaxation), built by the
+    featurestore as each commit's reference_energies artifact (energies cached in the
+    evaluation cache, so an interrupted build resumes). `autoperi eval --hull` and the scorer
+    (AUTOPERI_SCORER_HULL_ENTRIES) read it."""
+    from autoperi_eval import default_cache_dir, hull_document
+
+    from autoperi_app._datasets import DatasetStore
+
+    store = DatasetStore(datasets)
+    commits = [store.split_commit(split) for split in splits]
+    documents = [store.reference_energies(commit, default_cache_dir()) for commit in commits]
+    rows = [row for document in documents for row in document["results"]]
+    merged = hull_document(rows, documents[0]["protocol"], [str(c) for c in commits])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(merged))
+    scored = sum("error" not in row for row in rows)
+    console.print(
+        f"{out}: {scored} of {len(rows)} crystals scored, from {', '.join(merged['sources'])}"
+    )

@@ -6,11 +6,13 @@ Entry point: `evaluate(samples, "perov_5:test", task="dng" | "csp", name=...)`.
 """
 
 from ._cache import Cache, CacheStats, default_cache_dir
+from ._chgnet import RelaxSettings
 from ._config import EvalSettings, Task
 from ._coverage import COV_CUTOFFS, Coverage, compute_coverage
 from ._evaluate import evaluate
 from ._fingerprints import compute_fingerprints, fingerprint_arrays, standardise_comp
 from ._hull import SYNTHETIC_NAME, Hull, chemsys
+from ._hull_reference import HullReference, hull_document, potential_protocol, reference_rows
 from ._io import (
     EvalInputError,
     load_samples,
@@ -43,8 +45,10 @@ __all__ = [
     "EvalReport",
     "EvalSettings",
     "Hull",
+    "HullReference",
     "Pool",
     "ProgressFn",
+    "RelaxSettings",
     "SampleRecord",
     "StructuralCheck",
     "Task",
@@ -57,11 +61,14 @@ __all__ = [
     "figure",
     "fingerprint_arrays",
     "frechet_distance",
+    "hull_document",
     "load_samples",
     "match_metrics",
     "parse_reference",
     "perturb",
+    "potential_protocol",
     "reduced_composition",
+    "reference_rows",
     "rms_pair",
     "smact_validity",
     "standardise_comp",

@@ -24,6 +24,8 @@ class EvalSettings:
     struct_cutoff / comp_cutoff: COV cutoffs (None: the dataset's CDVAE values).
     stable_thresholds: E_hull thresholds (eV/atom) for "stable" in S.U.N.
     hull_splits: splits of the dataset forming the convex hull and the novelty reference.
+    hull_file: a hull reference file (`HullReference`, e.g. `autoperi data hull`) whose energies
+        form the hull instead of scoring `hull_splits` in this run; its protocol must match.
     n_workers / chgnet_workers: processes for the CPU work (None: all cores) and for CHGNet
         (None: up to 2, each holds about 2 GB).
     cache_dir / use_cache: the on-disk cache (None: $AUTOPERI_CACHE_DIR or ~/.cache/autoperi).
@@ -48,6 +50,7 @@ class EvalSettings:
     comp_cutoff: float | None = None
     stable_thresholds: tuple[float, ...] = (0.08, 0.0)
     hull_splits: tuple[str, ...] = ("train", "val")
+    hull_file: Path | None = None
     n_workers: int | None = None
     chgnet_workers: int | None = None
     chgnet_batch_size: int = 32
@@ -64,7 +67,7 @@ class EvalSettings:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly view (paths as strings)."""
         out = dataclasses.asdict(self)
-        for name in ("cache_dir", "data_dir", "residual_of"):
+        for name in ("cache_dir", "data_dir", "residual_of", "hull_file"):
             out[name] = None if out[name] is None else str(out[name])
         out["stable_thresholds"] = list(self.stable_thresholds)
         out["hull_splits"] = list(self.hull_splits)

@@ -11,9 +11,10 @@ from pathlib import Path
 from autoperi_data import SplitSpec, split_path
 
 from ._cache import Cache, default_cache_dir
-from ._chgnet import Scorer
+from ._chgnet import RelaxSettings, Scorer
 from ._config import EvalSettings
-from ._io import load_split
+from ._hull_reference import HullReference
+from ._io import EvalInputError, load_split
 from ._parallel import Pool, ProgressFn
 from ._structs import SampleRecord
 
@@ -41,6 +42,7 @@ class Context:
         self.notes: list[str] = []
         self._scorer: Scorer | None = None
         self._hull_records: list[SampleRecord] | None = None
+        self._hull_reference: HullReference | None = None
 
     def __enter__(self) -> Context:
         return self
@@ -75,6 +77,19 @@ class Context:
         if text not in self.notes:
             self.notes.append(text)
             logger.info(text)
+
+    def hull_reference(self) -> HullReference | None:
+        """The hull reference file of the settings (read and checked once), or None."""
+        path = self.settings.hull_file
+        if path is not None and self._hull_reference is None:
+            try:
+                reference = HullReference.read(path)
+                settings = self.settings
+                reference.check_protocol(RelaxSettings(settings.relax_steps, settings.relax_fmax))
+            except ValueError as error:
+                raise EvalInputError(str(error)) from None
+            self._hull_reference = reference
+        return self._hull_reference
 
     def hull_records(self) -> list[SampleRecord]:
         """Training + validation crystals of the reference dataset (those splits that exist)."""

@@ -17,6 +17,22 @@ from ._structs import SampleRecord
 from ._symmetry import compute_space_groups, p1_share
 
 
+def _hull_note(ctx: Context) -> str:
+    """Where the hull reference and the novelty reference came from."""
+    records = f"{ctx.spec.dataset} {'+'.join(ctx.settings.hull_splits)}"
+    reference = ctx.hull_reference()
+    if reference is None:
+        return (
+            f"hull and novelty reference: {records} ({len(ctx.hull_records())} crystals) scored "
+            f"the same way"
+        )
+    return (
+        f"hull reference: {len(reference.compositions)} crystals of {', '.join(reference.sources)}"
+        f" from a hull reference file, scored the same way; novelty reference: {records} "
+        f"({len(ctx.hull_records())} crystals)"
+    )
+
+
 def _coverage(ctx: Context, samples: list[SampleRecord], ref: list[SampleRecord], out: Outcome):
     has = np.array([r.structure is not None for r in samples])
     with ctx.stage("fingerprints"):
@@ -92,10 +108,9 @@ def _energy(ctx: Context, samples, subset, ref, out: Outcome) -> None:
         f"energies: CHGNet {MODEL_NAME} (pretrained), eV/atom; d_E and the Frechet distance use "
         f"single points; relaxed = FIRE with cell filter, at most {settings.relax_steps} steps, "
         f"fmax {settings.relax_fmax} eV/A, on the first {min(settings.relax_samples, len(subset))} "
-        f"samples of the property subset; hull and novelty reference: {ctx.spec.dataset} "
-        f"{'+'.join(settings.hull_splits)} ({len(ctx.hull_records())} crystals) scored the same "
-        f"way; elements without an elemental phase in it get a synthetic terminal and E_hull is "
-        f"undefined (NaN) where the reference does not span the composition"
+        f"samples of the property subset; {_hull_note(ctx)}; elements without an elemental "
+        f"phase in it get a synthetic terminal and E_hull is undefined (NaN) where the "
+        f"reference does not span the composition"
     )
     for name, values in (
         ("energy_sp", e_s),

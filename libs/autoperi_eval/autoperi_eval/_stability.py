@@ -3,7 +3,9 @@
 Samples and hull reference (training + validation crystals) are scored the same way: single point
 against the single-point hull, relaxed (same optimiser, steps and fmax) against the relaxed hull.
 Only reference crystals whose chemical system lies inside some evaluated sample's chemical system
-are scored (lazily, and cached on disk), which is all the hull under those samples needs.
+are scored (lazily, and cached on disk), which is all the hull under those samples needs. With a
+hull reference file (`EvalSettings.hull_file`) its energies are used instead and nothing of the
+reference is scored.
 """
 
 from __future__ import annotations
@@ -49,16 +51,34 @@ def _hull_of(
     return np.array([hull.e_above_hull(c, e) for c, e in zip(targets, sample_e, strict=True)])
 
 
+def _reference_energies(
+    ctx: Context, targets: list[Composition], relax: RelaxSettings | None
+) -> tuple[list[Composition], np.ndarray]:
+    """(compositions, energies per atom) of the reference entries under `targets`: single
+    points (`relax` None) or relaxed; from the settings' hull reference file when there is one,
+    else scored now (cached)."""
+    reference = ctx.hull_reference()
+    if reference is not None:
+        wanted = relevant_entries(reference.compositions, targets)
+        energies = reference.e_single_point if relax is None else reference.e_relaxed
+        return [reference.compositions[i] for i in wanted], energies[wanted]
+    payloads, comps = _reference(ctx, targets)
+    if relax is None:
+        energies, _ = ctx.scorer.single_point(payloads, "chgnet hull reference", ctx.progress)
+    else:
+        energies, _ = ctx.scorer.relax(payloads, relax, "relax hull reference", ctx.progress)
+    return comps, energies
+
+
 def stability(
     ctx: Context, payloads: list[CrystalArrays], comps: list[Composition], e_sp: np.ndarray
 ) -> Stability:
     """E_hull of the property subset (single point) and of its first `relax_samples` (relaxed)."""
     settings = ctx.settings
     with ctx.stage("hull_single_point"):
-        ref_payloads, ref_comps = _reference(ctx, comps)
-        ref_e, _ = ctx.scorer.single_point(ref_payloads, "chgnet hull reference", ctx.progress)
+        ref_comps, ref_e = _reference_energies(ctx, comps, None)
         e_hull_sp = _hull_of(ref_comps, ref_e, comps, e_sp)
-        n_ref_sp = len(ref_payloads)
+        n_ref_sp = len(ref_comps)
     n_relax = min(settings.relax_samples, len(payloads))
     e_relaxed = np.full(len(payloads), np.nan)
     steps = np.full(len(payloads), -1, dtype=np.int64)
@@ -70,9 +90,8 @@ def stability(
             e_r, st = ctx.scorer.relax(payloads[:n_relax], relax, "relax samples", ctx.progress)
             e_relaxed[:n_relax], steps[:n_relax] = e_r, st
         with ctx.stage("hull_relaxed"):
-            ref_payloads, ref_comps = _reference(ctx, comps[:n_relax])
-            n_ref_relaxed = len(ref_payloads)
-            ref_e, _ = ctx.scorer.relax(ref_payloads, relax, "relax hull reference", ctx.progress)
+            ref_comps, ref_e = _reference_energies(ctx, comps[:n_relax], relax)
+            n_ref_relaxed = len(ref_comps)
             e_hull_relaxed[:n_relax] = _hull_of(ref_comps, ref_e, comps[:n_relax], e_r)
     return Stability(e_hull_sp, e_relaxed, steps, e_hull_relaxed, n_ref_sp, n_ref_relaxed)
 

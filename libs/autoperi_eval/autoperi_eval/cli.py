@@ -66,6 +66,13 @@ def eval_command(
         int, typer.Option("--relax-samples", help="samples relaxed for the relaxed E_hull")
     ] = 100,
     relax_steps: Annotated[int, typer.Option("--relax-steps", help="optimiser step cap")] = 100,
+    hull: Annotated[
+        Path | None,
+        typer.Option(
+            "--hull",
+            help="hull reference file (autoperi data hull) instead of scoring train+val here",
+        ),
+    ] = None,
     novelty: Annotated[
         bool, typer.Option("--novelty/--no-novelty", help="uniqueness, novelty, S.U.N.")
     ] = True,
@@ -90,6 +97,7 @@ def eval_command(
         energy=energy,
         relax_samples=relax_samples,
         relax_steps=relax_steps,
+        hull_file=hull,
         novelty=novelty,
         n_workers=workers,
         seed=seed,

@@ -2,7 +2,9 @@
 
 Units: "tensors" (tensor shards, statistics, and graphs when the config has a cutoff) come from
 `featurize.featurize_split`; "fingerprints" (CrystalNN structure and Magpie composition
-fingerprints, one shard each) come from `autoperi_eval.compute_fingerprints`. Every file is stored
+fingerprints, one shard each) come from `autoperi_eval.compute_fingerprints`; "potential" (the
+reference energies: CHGNet single point and bounded relaxation of every crystal, one hull
+reference JSON document) comes from `autoperi_eval.reference_rows`. Every file is stored
 content-addressed (`ObjectStore.put_blob_file`); the unit's manifest lists them.
 """
 
@@ -28,6 +30,7 @@ SHARD_MEDIA_TYPE = "application/x-autoperi-shard+torch"
 JSON_MEDIA_TYPE = "application/json"
 TENSOR_KINDS = ("tensor_shards", "statistics", "graphs")
 FINGERPRINT_KINDS = ("structure_fingerprints", "composition_fingerprints")
+POTENTIAL_KINDS = ("reference_energies",)
 
 
 def build_tensors(
@@ -89,6 +92,38 @@ def build_fingerprints(crystals: Sequence[Crystal], objects: ObjectStore) -> dic
                 _store_file(objects, path, SHARD_MEDIA_TYPE, len(crystals), 0, total_atoms)
             ]
     return {"artifacts": artifacts, "statistics": None, "finished": time.time()}
+
+
+def build_reference_energies(
+    crystals: Sequence[Crystal], source: str, objects: ObjectStore, cache_dir: Path | None
+) -> dict[str, Any]:
+    """The crystals' CHGNet energies under the evaluation's protocol as one hull reference
+    document (`autoperi_eval.HullReference`) naming `source` (dataset@commit); energies are
+    cached under `cache_dir` (None: in memory), so an interrupted build resumes."""
+    from autoperi_eval import (
+        Cache,
+        RelaxSettings,
+        hull_document,
+        potential_protocol,
+        reference_rows,
+    )
+
+    relax = RelaxSettings()
+    cache = Cache(cache_dir)
+    try:
+        payloads = [CrystalArrays.of(c) for c in crystals]
+        hashes = [c.content_hash() for c in crystals]
+        rows = reference_rows(payloads, hashes, relax=relax, cache=cache)
+    finally:
+        cache.close()
+    document = hull_document(rows, potential_protocol(relax), [source])
+    with tempfile.TemporaryDirectory(prefix="featurestore-") as tmp:
+        path = Path(tmp) / "reference_energies.json"
+        path.write_text(json.dumps(document))
+        atoms = sum(c.num_atoms for c in crystals)
+        stored = _store_file(objects, path, JSON_MEDIA_TYPE, len(crystals), 0, atoms)
+    return {"artifacts": {"reference_energies": [stored]}, "statistics": None,
+            "finished": time.time()}  # fmt: skip
 
 
 def _store_file(

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from autoperi_data import commit_crystals
@@ -31,15 +32,16 @@ from xtal import Crystal
 
 from featurestore_svc._build import (
     FINGERPRINT_KINDS,
+    POTENTIAL_KINDS,
     TENSOR_KINDS,
     build_fingerprints,
+    build_reference_energies,
     build_tensors,
 )
 from featurestore_svc._config import ResolvedConfig, check_ref, repo_name
 
 log = logging.getLogger("featurestore_svc.core")
 UNSUPPORTED = {
-    "reference_energies": "reference energies need the scorer's potential, not built here yet",
     "embeddings": "embeddings need the scorer's potential, not built here yet",
 }
 
@@ -85,8 +87,10 @@ class FeatureStoreCore:
         max_builds: int = 1,
         lease_s: float = 1800.0,
         poll_s: float = 0.5,
+        energy_cache_dir: Path | None = None,
     ) -> None:
         self.objects, self.versions = objects, versions
+        self.energy_cache_dir = energy_cache_dir  # reference energies' disk cache (None: memory)
         self.lease_s, self.poll_s = lease_s, poll_s
         self.builds_started = 0  # units this process actually built (not served from the store)
         self._lock = threading.Lock()
@@ -146,6 +150,11 @@ class FeatureStoreCore:
             crystals = self._read_crystals(request)
             if unit == "tensors":
                 manifest = build_tensors(crystals, request.config, self.objects)
+            elif unit == "potential":
+                source = f"{request.dataset}@{request.commit}"
+                manifest = build_reference_energies(
+                    crystals, source, self.objects, self.energy_cache_dir
+                )
             else:
                 manifest = build_fingerprints(crystals, self.objects)
             self.objects.put_bytes(_manifest_key(uid), json.dumps(manifest).encode())
@@ -242,10 +251,11 @@ def artifact_id(request: FeatureRequest, kind: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_UNITS = {"tensors": TENSOR_KINDS, "fingerprints": FINGERPRINT_KINDS, "potential": POTENTIAL_KINDS}
+
+
 def _unit_of(kind: str) -> str:
-    return (
-        "tensors" if kind in TENSOR_KINDS else "fingerprints" if kind in FINGERPRINT_KINDS else ""
-    )
+    return next((unit for unit, kinds in _UNITS.items() if kind in kinds), "")
 
 
 def _units(request: FeatureRequest) -> list[str]:

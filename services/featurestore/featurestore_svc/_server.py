@@ -42,6 +42,7 @@ def create_server(settings: FeatureStoreSettings, deps: FeatureStoreDeps) -> Ser
         deps.versions,
         max_builds=settings.max_concurrent_builds,
         lease_s=settings.build_lease_s,
+        energy_cache_dir=settings.energy_cache_dir,
     )
     server = build_server(
         settings,

@@ -1,5 +1,7 @@
 """Settings of the featurestore (environment variables AUTOPERI_FEATURESTORE_<FIELD>)."""
 
+from pathlib import Path
+
 from pydantic import Field
 from svc_kit import ServiceSettings, service_config
 
@@ -18,3 +20,6 @@ class FeatureStoreSettings(ServiceSettings):
     )
     max_concurrent_builds: int = Field(1, gt=0, description="feature units built at once")
     build_lease_s: float = Field(1800.0, gt=0, description="a builder's lease on a unit")
+    energy_cache_dir: Path | None = Field(
+        None, description="disk cache of reference-energy builds (CHGNet); None: in memory"
+    )

@@ -271,9 +271,37 @@ def test_host_paths_in_a_request_are_refused_and_never_echoed(
 
 
 def test_an_unimplemented_kind_fails_its_artifact(server):
-    energies = _build(server.address, _request(kinds=[pb.FEATURE_KIND_REFERENCE_ENERGIES]))
-    [artifact] = energies.artifacts
+    embeddings = _build(server.address, _request(kinds=[pb.FEATURE_KIND_EMBEDDINGS]))
+    [artifact] = embeddings.artifacts
     assert artifact.state == pb.BUILD_STATE_FAILED and artifact.error.code == "unimplemented"
+
+
+@pytest.mark.slow
+def test_reference_energies_are_a_hull_reference_of_the_commit(server, stores, tmp_path):
+    """One JSON hull reference: a row per crystal in commit order, CHGNet energies under the
+    evaluation's protocol (relaxed no higher than the single point), naming the commit; asked
+    again, it is served from the store."""
+    from autoperi_eval import HullReference, RelaxSettings, potential_protocol
+
+    _, _, commit = stores
+    request = _request(kinds=[pb.FEATURE_KIND_REFERENCE_ENERGIES])
+    [artifact] = _build(server.address, request).artifacts
+    assert artifact.state == pb.BUILD_STATE_READY, artifact.error
+    [shard] = artifact.shards
+    document = json.loads(read_verified(shard))
+    hashes = [row["crystal_hash"] for row in document["results"]]
+    assert len(hashes) == NUM_CRYSTALS and hashes == sorted(hashes)
+    assert document["sources"] == [f"mp20-small@{commit}"]
+    assert document["protocol"] == potential_protocol(RelaxSettings())
+    path = tmp_path / "hull.json"
+    path.write_text(json.dumps(document))
+    reference = HullReference.read(path)
+    assert len(reference.compositions) == NUM_CRYSTALS
+    assert (reference.e_relaxed <= reference.e_single_point + 1e-3).all()
+    builds = server.core.builds_started
+    [again] = _build(server.address, request).artifacts
+    assert again.shards[0].object.sha256 == shard.object.sha256
+    assert server.core.builds_started == builds
 
 
 def test_a_missing_store_object_is_not_found(server, stores, monkeypatch):

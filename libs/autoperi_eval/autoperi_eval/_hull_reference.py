@@ -1,0 +1,134 @@
+"""Hull reference files: a crystal set's CHGNet energies under the evaluation's protocol.
+
+A hull reference is one JSON document, the same for `autoperi eval --hull`, the scorer's E_hull
+and formation energy (`scorer_svc.HullReference`) and the loop:
+
+    {"format": "autoperi-hull-reference-v1",
+     "protocol": {"potential": ..., "relax": {"optimizer": "FIRE", "cell_filter": ...,
+                  "steps": 100, "fmax": 0.1}},
+     "sources": ["mp_20/train@<commit>", ...],
+     "results": [{"crystal_hash", "formula", "energy_per_atom", "energy_per_atom_single_point",
+                  "relax_steps"}, ...]}
+
+`energy_per_atom` is the energy after the bounded relaxation (the relaxed hull's entry),
+`energy_per_atom_single_point` the energy of the structure as stored (the single-point hull's).
+A crystal CHGNet cannot score has `"error"` instead of energies.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from autoperi_data import CrystalArrays
+from pymatgen.core import Composition, Element
+
+from ._cache import Cache
+from ._chgnet import RelaxSettings, Scorer
+from ._parallel import ProgressFn
+
+FORMAT = "autoperi-hull-reference-v1"
+
+
+def potential_protocol(relax: RelaxSettings) -> dict[str, Any]:
+    """The potential and relaxation a reference's energies come from (compared before use)."""
+    import chgnet
+    from autoperi_potential import MODEL_NAME
+
+    return {
+        "potential": f"CHGNet {MODEL_NAME} (chgnet {chgnet.__version__})",
+        "relax": {
+            "optimizer": "FIRE",
+            "cell_filter": "FrechetCellFilter",
+            "steps": relax.steps,
+            "fmax": relax.fmax,
+        },
+    }
+
+
+def reference_rows(
+    crystals: Sequence[CrystalArrays],
+    hashes: Sequence[str],
+    *,
+    relax: RelaxSettings | None = None,
+    cache: Cache | None = None,
+    n_workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> list[dict[str, Any]]:
+    """One result row per crystal (in order): single-point and relaxed CHGNet energies per atom,
+    computed in CHGNet worker processes and cached in `cache` (default: memory only); `relax`
+    defaults to the evaluation's bounded relaxation."""
+    relax = relax or RelaxSettings()
+    scorer = Scorer(cache or Cache(None), n_workers)
+    try:
+        e_sp, _ = scorer.single_point(crystals, "reference single points", progress)
+        e_relaxed, steps = scorer.relax(crystals, relax, "reference relaxations", progress)
+    finally:
+        scorer.close()
+    rows = []
+    for i, crystal in enumerate(crystals):
+        row: dict[str, Any] = {"crystal_hash": hashes[i], "formula": _formula(crystal)}
+        if math.isfinite(e_sp[i]) and math.isfinite(e_relaxed[i]):
+            row["energy_per_atom"] = float(e_relaxed[i])
+            row["energy_per_atom_single_point"] = float(e_sp[i])
+            row["relax_steps"] = int(steps[i])
+        else:
+            row["error"] = "not scorable by the potential"
+        rows.append(row)
+    return rows
+
+
+def _formula(crystal: CrystalArrays) -> str:
+    values, counts = np.unique(crystal.atomic_numbers, return_counts=True)
+    counts_of = {Element.from_Z(int(z)): int(n) for z, n in zip(values, counts, strict=True)}
+    return Composition(counts_of).formula
+
+
+def hull_document(
+    rows: Sequence[dict[str, Any]], protocol: dict[str, Any], sources: Sequence[str]
+) -> dict[str, Any]:
+    """The JSON document of a hull reference."""
+    return {"format": FORMAT, "protocol": protocol, "sources": list(sources), "results": list(rows)}
+
+
+@dataclass(frozen=True)
+class HullReference:
+    """A hull reference file's scored entries: compositions, relaxed and single-point energies
+    per atom (aligned), where they came from, and the protocol that produced them."""
+
+    compositions: tuple[Composition, ...]
+    e_relaxed: np.ndarray
+    e_single_point: np.ndarray
+    sources: tuple[str, ...]
+    protocol: dict[str, Any]
+
+    @classmethod
+    def read(cls, path: str | Path) -> HullReference:
+        """Read a hull reference file; ValueError naming the problem when it is not one."""
+        try:
+            document = json.loads(Path(path).read_text())
+            if document.get("format") != FORMAT:
+                raise ValueError(f"format is not {FORMAT}")
+            rows = [r for r in document["results"] if "error" not in r]
+            comps = tuple(Composition(r["formula"]) for r in rows)
+            relaxed = np.array([float(r["energy_per_atom"]) for r in rows])
+            single = np.array([float(r["energy_per_atom_single_point"]) for r in rows])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{Path(path).name} is not a hull reference file: {exc}") from None
+        if not rows:
+            raise ValueError(f"{Path(path).name} holds no scored crystal")
+        return cls(comps, relaxed, single, tuple(document["sources"]), document["protocol"])
+
+    def check_protocol(self, relax: RelaxSettings) -> None:
+        """ValueError unless the file's energies come from this potential and relaxation."""
+        expected = potential_protocol(relax)
+        if self.protocol != expected:
+            raise ValueError(
+                f"the hull reference was scored with {self.protocol}, this evaluation uses "
+                f"{expected}"
+            )
