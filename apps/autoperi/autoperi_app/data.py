@@ -1,7 +1,6 @@
 """`autoperi data ...`: look at crystal files before using them, name the dataset commit of a
 benchmark split, and write the CHGNet hull reference of splits."""
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -123,7 +122,7 @@ def hull(
     splits: Annotated[
         list[str], typer.Argument(help="Benchmark splits, e.g. mp_20:train mp_20:val.")
     ],
-    out: Annotated[Path, typer.Option(help="Hull reference file to write (JSON).")],
+    out: Annotated[Path, typer.Option(help="Hull reference file to write (JSON; .gz: gzipped).")],
     datasets: Annotated[
         Path, typer.Option(help="Store of the dataset commits (made on first use).")
     ] = DEFAULT_STORE,
@@ -133,7 +132,7 @@ def hull(
     featurestore as each commit's reference_energies artifact (energies cached in the
     evaluation cache, so an interrupted build resumes). `autoperi eval --hull` and the scorer
     (AUTOPERI_SCORER_HULL_ENTRIES) read it."""
-    from autoperi_eval import default_cache_dir, hull_document
+    from autoperi_eval import default_cache_dir, hull_document, write_json_document
 
     from autoperi_app._datasets import DatasetStore
 
@@ -143,7 +142,7 @@ def hull(
     rows = [row for document in documents for row in document["results"]]
     merged = hull_document(rows, documents[0]["protocol"], [str(c) for c in commits])
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(merged))
+    write_json_document(merged, out)
     scored = sum("error" not in row for row in rows)
     console.print(
         f"{out}: {scored} of {len(rows)} crystals scored, from {', '.join(merged['sources'])}"

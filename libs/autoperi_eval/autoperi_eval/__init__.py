@@ -12,7 +12,14 @@ from ._coverage import COV_CUTOFFS, Coverage, compute_coverage
 from ._evaluate import evaluate
 from ._fingerprints import compute_fingerprints, fingerprint_arrays, standardise_comp
 from ._hull import SYNTHETIC_NAME, Hull, chemsys
-from ._hull_reference import HullReference, hull_document, potential_protocol, reference_rows
+from ._hull_reference import (
+    HullReference,
+    hull_document,
+    potential_protocol,
+    read_json_document,
+    reference_rows,
+    write_json_document,
+)
 from ._io import (
     EvalInputError,
     load_samples,
@@ -67,6 +74,7 @@ __all__ = [
     "parse_reference",
     "perturb",
     "potential_protocol",
+    "read_json_document",
     "reduced_composition",
     "reference_rows",
     "rms_pair",
@@ -76,5 +84,6 @@ __all__ = [
     "structure_key",
     "structure_pictures",
     "w1",
+    "write_json_document",
     "write_samples_json",
 ]

@@ -17,6 +17,7 @@ A crystal CHGNet cannot score has `"error"` instead of energies.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from collections.abc import Sequence
@@ -33,6 +34,20 @@ from ._chgnet import RelaxSettings, Scorer
 from ._parallel import ProgressFn
 
 FORMAT = "autoperi-hull-reference-v1"
+
+
+def read_json_document(path: str | Path) -> Any:
+    """The JSON value of `path`, gunzipped first when the name ends in `.gz`."""
+    path = Path(path)
+    data = path.read_bytes()
+    return json.loads(gzip.decompress(data) if path.name.endswith(".gz") else data)
+
+
+def write_json_document(value: Any, path: str | Path) -> None:
+    """Write `value` as JSON to `path`, gzipped (reproducibly: no timestamp) for `.gz` names."""
+    path = Path(path)
+    data = json.dumps(value).encode()
+    path.write_bytes(gzip.compress(data, mtime=0) if path.name.endswith(".gz") else data)
 
 
 def potential_protocol(relax: RelaxSettings) -> dict[str, Any]:
@@ -111,14 +126,14 @@ class HullReference:
     def read(cls, path: str | Path) -> HullReference:
         """Read a hull reference file; ValueError naming the problem when it is not one."""
         try:
-            document = json.loads(Path(path).read_text())
+            document = read_json_document(path)
             if document.get("format") != FORMAT:
                 raise ValueError(f"format is not {FORMAT}")
             rows = [r for r in document["results"] if "error" not in r]
             comps = tuple(Composition(r["formula"]) for r in rows)
             relaxed = np.array([float(r["energy_per_atom"]) for r in rows])
             single = np.array([float(r["energy_per_atom_single_point"]) for r in rows])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{Path(path).name} is not a hull reference file: {exc}") from None
         if not rows:
             raise ValueError(f"{Path(path).name} holds no scored crystal")

@@ -15,6 +15,7 @@ from autoperi_eval import (
     perturb,
     potential_protocol,
     reference_rows,
+    write_json_document,
 )
 from autoperi_eval._hull import relevant_entries
 
@@ -27,10 +28,12 @@ ROWS = [
 ]  # fmt: skip
 
 
-def test_a_hull_reference_file_is_read_and_its_protocol_checked(tmp_path):
-    path = tmp_path / "hull.json"
+@pytest.mark.parametrize("name", ["hull.json", "hull.json.gz"])
+def test_a_hull_reference_file_is_read_and_its_protocol_checked(tmp_path, name):
+    path = tmp_path / name
     protocol = potential_protocol(RelaxSettings(100, 0.1))
-    path.write_text(json.dumps(hull_document(ROWS, protocol, ["mp_20/train@abc"])))
+    write_json_document(hull_document(ROWS, protocol, ["mp_20/train@abc"]), path)
+    assert (path.read_bytes()[:2] == b"\x1f\x8b") == name.endswith(".gz")
     reference = HullReference.read(path)
     assert [c.reduced_formula for c in reference.compositions] == ["Li", "Li2O"]
     np.testing.assert_allclose(reference.e_relaxed, [-1.9, -4.7])

@@ -1,7 +1,8 @@
 """Energy above the hull and formation energy against a configured reference (optional).
 
-The reference is a JSON file of scored crystals, e.g. what `autoperi score FILES --json OUT`
-writes: {"results": [{"formula", "energy_per_atom", ...}]} (rows with an "error" are skipped).
+The reference is a JSON file (gzipped when named `.gz`) of scored crystals, e.g. what `autoperi
+score FILES --json OUT` writes, or a hull reference (`autoperi data hull`, relaxed energies):
+{"results": [{"formula", "energy_per_atom", ...}]} (rows with an "error" are skipped).
 Its energies must come from the same potential and protocol (single point or relaxed) as the
 crystals scored against it. The hull itself is autoperi_eval's `Hull` (pymatgen PhaseDiagram per
 chemical system, synthetic terminals where the reference lacks an element): both values are
@@ -9,13 +10,12 @@ unset where the reference does not span the crystal's composition, and the forma
 where an element has no real elemental reference.
 """
 
-import json
 import math
 import threading
 from pathlib import Path
 
 import numpy as np
-from autoperi_eval import SYNTHETIC_NAME, Hull, chemsys
+from autoperi_eval import SYNTHETIC_NAME, Hull, chemsys, read_json_document
 from pymatgen.analysis.phase_diagram import PDEntry
 from pymatgen.core import Composition, Element
 
@@ -26,14 +26,14 @@ class HullReference:
     def __init__(self, path: str | Path, source: str = "") -> None:
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
+            data = read_json_document(path)
             rows = data["results"] if isinstance(data, dict) else data
             pairs = [
                 (Composition(r["formula"]), float(r["energy_per_atom"]))
                 for r in rows
                 if not r.get("error") and r.get("energy_per_atom") is not None
             ]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path} is not a hull reference file: {exc}") from None
         if not pairs:
             raise ValueError(f"{path} holds no scored crystals")
