@@ -8,6 +8,8 @@ few items, the work runs in the calling process.
 from __future__ import annotations
 
 import os
+import threading
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -32,6 +34,20 @@ def quiet_worker() -> None:
     warnings.filterwarnings("ignore")
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 2)
+
+
+def _start_worker(initializer: Callable[[], None], parent: int) -> None:
+    """Worker start: exit when the parent process is gone (killed before it could stop the pool,
+    a worker would otherwise keep its CPU and memory, CHGNet's 2 GB included), then run
+    `initializer`."""
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+    initializer()
+
+
+def _exit_with(parent: int, every_s: float = 1.0) -> None:
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(1)
 
 
 def _run_chunk(fn: Callable[[Any], Any], chunk: list[Any]) -> list[Any]:
@@ -104,7 +120,10 @@ class Pool:
             return self._inline(fn, items, report)
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                self.n_workers, mp_context=get_context("spawn"), initializer=self._initializer
+                self.n_workers,
+                mp_context=get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self._initializer, os.getpid()),
             )
         size = max(1, min(chunk_size, -(-len(items) // (4 * self.n_workers))))
         starts = range(0, len(items), size)
