@@ -13,7 +13,7 @@ PROTO_STAMP := build/gen/python/.stamp
 export AUTOPERI_DATA_DIR ?= $(abspath ../shared/datasets)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup protos test test-all lint format demo bench fuzz soak serve clean lock pants-check
+.PHONY: setup protos browser test test-all lint format demo bench fuzz soak serve clean lock pants-check
 
 setup: $(STAMP)
 	@$(PY) infra/dev/write_pth.py $(SOURCE_ROOTS)
@@ -39,13 +39,22 @@ $(PROTO_STAMP): $(PROTO_FILES) infra/protos/gen_protos.py $(STAMP)
 	$(PY) infra/protos/gen_protos.py
 	@touch $(PROTO_STAMP)
 
+# Headless Chromium + ChromeDriver (Debian's packages) for the explorer page's browser test
+# (apps/autoperi/autoperi_app/explore_browser_test.py); installed only when missing.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		command -v apt-get > /dev/null || { echo "make browser: no apt-get; install chromium and chromedriver (/usr/bin/chromium, /usr/bin/chromedriver) by hand" >&2; exit 1; }; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
 # The layering contracts (import-linter, pyproject.toml) run first in both test targets, so CI
 # checks them too.
-test: setup protos
+test: setup protos browser
 	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest -q -m "not slow" --timeout=900
 
-test-all: setup protos
+test-all: setup protos browser
 	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest -q --timeout=3600
 

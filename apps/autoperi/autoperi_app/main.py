@@ -4,7 +4,7 @@ import logging
 
 import typer
 
-from autoperi_app import bench, data, demo, serve, stack, templates, train
+from autoperi_app import bench, data, demo, explore, serve, stack, templates, train
 from autoperi_app._errors import run_guarded
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(serve.app, name="serve")
 app.add_typer(templates.app, name="templates")
 app.command("demo")(demo.demo)
+app.command("explore")(explore.explore)
 app.command("stack")(stack.stack)
 app.command("train")(train.train)
 bench.app.command("train")(train.bench_train)
