@@ -183,14 +183,16 @@ def test_the_rayservice_builds_the_sampler_behind_serves_grpc_proxy():
     assert app["args"]["replica_cpus"] <= float(group["rayStartParams"]["num-cpus"])
 
 
-def test_the_loop_job_calls_the_services_by_their_kubernetes_names():
+def test_the_loop_job_runs_the_loop_and_calls_the_services_by_their_kubernetes_names():
     from loop_svc.cli import loop
 
     job = k8s_object_generated("Job")
     spec = job["spec"]["template"]["spec"]["containers"][0]
-    options = dict(arg.removeprefix("--").split("=", 1) for arg in spec["args"])
+    flags = {arg.removeprefix("--") for arg in spec["args"] if "=" not in arg}
+    options = dict(arg.removeprefix("--").split("=", 1) for arg in spec["args"] if "=" in arg)
     parameters = {p.replace("_", "-") for p in inspect.signature(loop).parameters}
-    assert set(options) <= parameters, set(options) - parameters
+    assert set(options) | flags <= parameters, (set(options) | flags) - parameters
+    assert "in-process" in flags  # no LoopService is deployed: the Job runs the loop itself
     for option in ("ingest", "scorer", "sampler", "trainer"):
         host, port = options[option].split(":")
         ports = [

@@ -1,8 +1,8 @@
 """`autoperi stack` with security on (issue 22): TLS with client certificates and bearer tokens
-on every service (the sampler's TLS is served by its relay in front of Serve's plaintext proxy).
-One call with the token reaches every service; calls without it are refused UNAUTHENTICATED;
-health needs no token; a plaintext client cannot reach a TLS port; the trainer reaches the
-featurestore with the stack's client variables. Certificates are made by the test."""
+on all six services (the sampler's TLS is served by its relay in front of Serve's plaintext
+proxy). One call with the token reaches every service; calls without it are refused
+UNAUTHENTICATED; health needs no token; a plaintext client cannot reach a TLS port; the trainer
+reaches the featurestore with the stack's client variables. Certificates are made by the test."""
 
 import os
 import signal
@@ -15,6 +15,7 @@ from autoperi.common.v1 import common_pb2
 from autoperi.featurestore.v1 import featurestore_pb2 as fs
 from autoperi.featurestore.v1 import featurestore_pb2_grpc
 from autoperi.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from autoperi.loop.v1 import loop_pb2, loop_pb2_grpc
 from autoperi.scorer.v1 import scorer_pb2, scorer_pb2_grpc
 from autoperi.training.v1 import training_pb2, training_pb2_grpc
 from autoperi_app.stack import StackConfig, stack_roles
@@ -100,6 +101,9 @@ def _one_call_to_every_service(config: StackConfig, security: ClientSecurity) ->
     with open_channel(config.address("trainer"), security) as channel:
         stub = training_pb2_grpc.TrainingServiceStub(channel)
         assert list(stub.ListRuns(training_pb2.ListRunsRequest(), timeout=30).runs) == []
+    with open_channel(config.address("loop"), security) as channel:
+        stub = loop_pb2_grpc.LoopServiceStub(channel)
+        assert list(stub.ListLoops(loop_pb2.ListLoopsRequest(), timeout=30).loops) == []
 
 
 def _refusals(config: StackConfig, security: ClientSecurity) -> None:
@@ -130,6 +134,10 @@ def _refusals(config: StackConfig, security: ClientSecurity) -> None:
     assert _code(lambda: sampler_info(address, security=no_token)) == (
         grpc.StatusCode.UNAUTHENTICATED
     )
+    with open_channel(config.address("loop"), no_token) as channel:
+        stub = loop_pb2_grpc.LoopServiceStub(channel)
+        code = _code(lambda: stub.ListLoops(loop_pb2.ListLoopsRequest(), timeout=30))
+        assert code == grpc.StatusCode.UNAUTHENTICATED
     plaintext = security.without_tls()  # a plaintext client on a TLS port
     assert _code(lambda: sampler_info(address, security=plaintext)) == grpc.StatusCode.UNAVAILABLE
     with open_channel(config.address("trainer"), plaintext) as channel:

@@ -1,6 +1,7 @@
 """What `autoperi demo` shows and writes: the scores table on the console and
 `<out>/README.md` + `<out>/demo.json` (stage timings and figures; the loop's own report and
-journal are in `<out>/loop/`, written by `loop_svc.write_report`)."""
+journal are in `<out>/loop/`, written by `loop_svc.write_report`) + `<out>/explore.html` (the
+loop's selection in `autoperi explore`'s page)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ _STAGES = {
     "featurise": "featurestore: tensor shards of that commit",
     "sample": "sampler service (Ray Serve): CSP samples, committed checkpoint",
     "score": "scorer service: CHGNet energy, validity, space group, novelty",
-    "loop": "one active-learning round (loop engine, Ray Train fine-tune via the trainer)",
+    "loop": "one active-learning round (loop service, Ray Train fine-tune via the trainer)",
     "stop": "stop the stack",
 }
 
@@ -63,6 +64,21 @@ def write_summary(out_dir: Path, figures: dict[str, Any], seconds: dict[str, flo
     path = out_dir / "README.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def write_explorer(out_dir: Path, figures: dict[str, Any]) -> Path | None:
+    """`out_dir/explore.html`: `autoperi explore`'s page of the loop round's selected crystals
+    (from `out_dir/loop`, energies from the round's table); None when no round selected any.
+    Records the page's name in `figures["explorer"]` for the README."""
+    loop = out_dir / "loop"
+    if not any(loop.glob("round-*.cif")):
+        return None
+    from autoperi_app.explore import build_page
+
+    title = "AutoPeri demo: the active-learning round's selected crystals"
+    page = build_page(loop, out_dir / "explore.html", title=title)
+    figures["explorer"] = page.name
+    return page
 
 
 def _machine() -> dict[str, Any]:
@@ -173,6 +189,10 @@ def _loop_lines(figures: dict[str, Any]) -> list[str]:
         "[loop/journal.json](loop/journal.json).",
         "",
     ]
+    page = figures.get("explorer")
+    if page:
+        what = "table, 3D view, energy against composition; one page that works offline"
+        lines += [f"Explore the selected crystals ({what}): [{page}]({page}).", ""]
     lines += [f"![{p.stem}](loop/{p.name})" for p in _pngs(figures)]
     return lines
 

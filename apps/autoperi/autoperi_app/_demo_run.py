@@ -1,7 +1,7 @@
 """The platform part of `autoperi demo`: start the local stack, ingest, featurise, sample,
 score, one active-learning round, stop; every stage timed and its figures kept for the report.
 
-Reuses the stack launcher (`running_stack`) and the loop's clients and engine (`loop_svc`); this
+Reuses the stack launcher (`running_stack`), the loop service and its client (`loop_svc`); this
 module only sequences them and records what they return. Everything lives under
 `plan.work_dir` (wiped at the start, so each run starts from an empty store).
 """
@@ -9,7 +9,6 @@ module only sequences them and records what they return. Everything lives under
 from __future__ import annotations
 
 import contextlib
-import logging
 import shutil
 import time
 from collections.abc import Iterator
@@ -18,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.logging import RichHandler
 
 from autoperi_app._errors import UserError
 from autoperi_app._stack import StackConfig, running_stack
 
 DATASET = "demo-perov5"
 LOOP_ID = "demo"
+HELD_OUT = "demo-perov5-held-out"
+STACK_SERVICES = "ingest, featurestore, scorer, sampler, trainer, loop"
 MARKER = ".autoperi-demo"
 
 
@@ -96,7 +96,7 @@ def run_platform(plan: DemoPlan, console: Console, result: DemoResult) -> DemoRe
     )
     result.figures["stack"] = {"storage": str(plan.work_dir / "data"), "logs": str(config.log_dir)}
     with contextlib.ExitStack() as stack_scope:
-        with stages.stage("stack", "start Ray + ingest, featurestore, scorer, sampler, trainer"):
+        with stages.stage("stack", f"start Ray + {STACK_SERVICES}"):
             stack = stack_scope.enter_context(running_stack(config, progress=console.print))
         result.figures["stack"]["addresses"] = dict(stack.addresses)
         commit = _ingest(plan, stack.addresses, stages, result)
@@ -168,24 +168,16 @@ def _sample_and_score(
 def _loop(
     plan: DemoPlan, config: StackConfig, addresses: dict, stages: Stages, result: DemoResult
 ) -> None:
-    """One round of the loop engine against the stack; its report goes to `out_dir/loop`."""
-    from loop_svc import (
-        Addresses,
-        Evaluation,
-        FineTune,
-        LoopSpec,
-        SelectionCriteria,
-        build_clients,
-        portable_path,
-        run_loop,
-    )
+    """One round of the loop, run by the stack's loop service (StartLoop, then its events on
+    the console); its report goes to `out_dir/loop`, from the service's journal."""
+    from loop_svc import Evaluation, FineTune, LoopSpec, SelectionCriteria
 
     spec = LoopSpec(
         name="demo",
         dataset=DATASET,
         base_checkpoint=str(plan.checkpoint),
         targets=tuple(_targets(plan.test_csv, plan.num_targets)),
-        evaluation=Evaluation(portable_path(plan.held_out_csv), plan.held_out_size),
+        evaluation=Evaluation(HELD_OUT, size=plan.held_out_size),
         num_rounds=1,
         samples_per_target=plan.samples_per_target,
         seed=plan.seed,
@@ -194,19 +186,52 @@ def _loop(
             max_e_above_hull=0.1, max_selected=16, min_fingerprint_distance=0.1
         ),  # `autoperi loop`'s defaults
     )
-    state_dir = plan.work_dir / "loops"
-    clients = build_clients(
-        spec,
-        Addresses(
-            addresses["ingest"], addresses["scorer"], addresses["sampler"], addresses["trainer"]
-        ),
-        config.storage_uri,
-        state_dir / LOOP_ID / "checkpoints",
-    )
-    what = f"1 round on {', '.join(spec.targets)} (sample .. merge)"
-    with stages.stage("loop", what), _loop_logs(stages.console):
-        data = run_loop(spec, clients, state_dir, LOOP_ID, plan.out_dir / "loop")
+    what = f"1 round on {', '.join(spec.targets)} (sample .. merge) on the loop service"
+    with stages.stage("loop", what):
+        request = _loop_request(plan, config, addresses, spec)
+        data = _run_on_service(addresses["loop"], request, stages.console, config)
+    from loop_svc import write_report
+
+    write_report(data, _loop_dir(config), plan.out_dir / "loop")
     result.figures["loop"] = {"targets": list(spec.targets), "round": data["rounds"][0]}
+
+
+def _loop_request(plan: DemoPlan, config: StackConfig, addresses: dict, spec):
+    """The StartLoopRequest of `spec`: the held-out dataset made and the base checkpoint stored
+    first (as `autoperi loop` does)."""
+    from dataclasses import replace
+
+    from loop_svc import IngestClient, seed_dataset, spec_to_request, store_checkpoint
+    from storage import open_object_store
+
+    ingest = IngestClient(addresses["ingest"])
+    seed_dataset(ingest, HELD_OUT, plan.held_out_csv, plan.held_out_size)
+    base = store_checkpoint(open_object_store(config.storage_uri), spec.base_checkpoint)
+    request = spec_to_request(replace(spec, base_checkpoint=base))
+    request.request_id = LOOP_ID
+    return request
+
+
+def _run_on_service(address: str, request, console: Console, config: StackConfig) -> dict:
+    """Start the loop, print its events until it ends; its journal (RuntimeError unless it
+    succeeded)."""
+    from loop_svc import Journal
+    from loop_svc.client import follow, start_loop
+    from svc_kit import open_channel
+
+    with open_channel(address) as channel:
+        loop = start_loop(channel, request)
+        for event in follow(channel, loop.loop_id):
+            console.print(f"  {event.message}")
+    data = Journal.load(_loop_dir(config) / "journal.json").data
+    if data["state"] != "succeeded":
+        raise RuntimeError(f"the loop {data['state']}: {data['error']}")
+    return data
+
+
+def _loop_dir(config: StackConfig) -> Path:
+    """The demo loop's folder in the loop service's state directory (under the stack's store)."""
+    return Path(config.storage_uri) / "loops" / LOOP_ID
 
 
 def _targets(test_csv: Path, count: int) -> list[str]:
@@ -218,20 +243,3 @@ def _targets(test_csv: Path, count: int) -> list[str]:
         if crystal.formula not in formulas:
             formulas.append(crystal.formula)
     return formulas[:count]
-
-
-@contextlib.contextmanager
-def _loop_logs(console: Console) -> Iterator[None]:
-    """The loop engine's stage messages on the demo's console while the round runs."""
-    logger = logging.getLogger("loop_svc")
-    handler = RichHandler(console=console, show_path=False, show_level=False)
-    old_level, old_propagate = logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-        logger.propagate = old_propagate

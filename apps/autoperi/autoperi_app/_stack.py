@@ -2,11 +2,11 @@
 
 `Stack` starts a local Ray (or joins `ray_address`), then `autoperi serve <service>` for every
 service that declares a `StackRole` (`STACK` in its `cli` module, found through the entry points;
-today ingest, featurestore, scorer, sampler and trainer) on consecutive ports from `base_port` in
-the roles' order, all over one storage location, and waits until each answers. Logs go to
-`<log_dir>/<service>.log`. Used by `autoperi stack` (and `make serve`) and by the demo. Stopping
-sends SIGTERM to every service (each drains gracefully), then shuts down the Ray instance it
-started.
+today ingest, featurestore, scorer, sampler, trainer and loop) on consecutive ports from
+`base_port` in the roles' order (50061-50066 by default), all over one storage location, and
+waits until each answers. Logs go to `<log_dir>/<service>.log`. Used by `autoperi stack` (and
+`make serve`) and by the demo. Stopping sends SIGTERM to every service (each drains
+gracefully), then shuts down the Ray instance it started.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """`autoperi demo`: the platform walkthrough a new user runs first (what `make demo` runs).
 
 1. validate a Perov-5 split in this process; then, on the local stack (`running_stack`, storage
-   under `--work-dir`, wiped first so every run starts clean): 2. start Ray + the five services,
+   under `--work-dir`, wiped first so every run starts clean): 2. start Ray + the six services,
 3. ingest a Perov-5 train subset and featurise it, 4. sample with the committed checkpoint and
-score the samples, 5. one active-learning round (loop engine: fine-tune on Ray Train through the
-trainer, evaluate, merge or say why not), 6. write `--out` (README.md, demo.json, loop/) and stop
-the stack. The orchestration is in `_demo_run`, the report in `_demo_report`.
+score the samples, 5. one active-learning round (loop service: fine-tune on Ray Train through the
+trainer, evaluate, merge or say why not), 6. write `--out` (README.md, demo.json, loop/, and
+explore.html: the round's selected crystals in `autoperi explore`'s page) and stop the stack.
+The orchestration is in `_demo_run`, the report in `_demo_report`.
 """
 
 import time
@@ -56,7 +57,7 @@ def demo(
     path = split_file(split)
     if not validate_only and not (checkpoint / "manifest.json").is_file():
         raise UserError(f"no checkpoint at {checkpoint} (expected {checkpoint}/manifest.json)")
-    from autoperi_app._demo_report import write_summary
+    from autoperi_app._demo_report import write_explorer, write_summary
     from autoperi_app._demo_run import DemoPlan, DemoResult, fresh_work_dir, run_platform
 
     if not validate_only:
@@ -78,6 +79,9 @@ def demo(
     )  # fmt: skip
     try:
         run_platform(plan, console, result)
+        page = write_explorer(out, result.figures)
+        if page is not None:
+            console.print(f"explorer page: {page} (open in a browser; works offline)")
     finally:
         report = write_summary(out, result.figures, result.seconds)
         console.print(f"report: {report} (total {sum(result.seconds.values()):.0f} s)")

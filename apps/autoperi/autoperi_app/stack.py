@@ -34,7 +34,8 @@ def stack(
     ] = None,
 ) -> None:
     """Start Ray and every service with a stack role (ingest, featurestore, scorer, sampler,
-    trainer), print their addresses, and run until SIGINT/SIGTERM (then drain and stop them all)."""
+    trainer, loop), print their addresses, and run until SIGINT/SIGTERM (then drain and stop
+    them all)."""
     config = StackConfig(storage_uri, checkpoint, base_port, log_dir, ray_address)
     stop = threading.Event()
     with running_stack(config, progress=console.print) as running:

@@ -169,6 +169,20 @@ class IngestClient:
             raise RuntimeError(f"merge of {source} into {destination}: {n} conflicts")
         return reply.commit_id
 
+    def read_crystals(self, dataset: str, ref: str, limit: int) -> tuple[str, list[Crystal]]:
+        """(commit id, the first `limit` crystals by content hash) of `ref`."""
+        from xtal.convert import from_proto
+
+        request = ingest_pb2.ReadCrystalsRequest(
+            ref=common_pb2.DatasetRef(dataset=dataset, ref=ref), batch_size=512, limit=limit
+        )
+        commit, crystals = "", []
+        with open_channel(self.address) as channel:
+            for reply in self._stub(channel).ReadCrystals(request, timeout=self.timeout_s):
+                commit = reply.commit_id
+                crystals.extend(from_proto(c) for c in reply.crystals)
+        return commit, crystals
+
     def content_hashes(self, dataset: str, ref: str) -> list[str]:
         """Content hashes of every crystal at `ref`, sorted."""
         request = ingest_pb2.ReadCrystalsRequest(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -38,16 +39,31 @@ class LoopFailed(RuntimeError):
     """A stage could not finish (the reason is one sentence; the journal says where)."""
 
 
+class LoopStopped(Exception):
+    """`should_stop` said so before a stage; the journal is left as it was (state running)."""
+
+
 def round_branch(loop_id: str, index: int) -> str:
     """The dataset branch of a round (ingest branch names allow no '/': 'loop-<id>-round-<k>')."""
     return f"loop-{loop_id}-round-{index}"
 
 
 class LoopEngine:
-    """Runs (or resumes) one loop; `run()` returns the journal's data when all rounds are done."""
+    """Runs (or resumes) one loop; `run()` returns the journal's data when all rounds are done.
 
-    def __init__(self, spec: LoopSpec, clients: LoopClients, journal: Journal) -> None:
+    `should_stop` is asked before every stage; when it answers True, `run()` raises LoopStopped
+    and leaves the journal in state running (the caller records a cancel, or resumes later).
+    """
+
+    def __init__(
+        self,
+        spec: LoopSpec,
+        clients: LoopClients,
+        journal: Journal,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.spec, self.clients, self.journal = spec, clients, journal
+        self.should_stop = should_stop
         self.cache = journal.directory / "checkpoints"
         self._kept: tuple[int, Candidates] | None = None  # the current round's, once known
 
@@ -59,6 +75,8 @@ class LoopEngine:
             self._base()
             for index in range(1, self.spec.num_rounds + 1):
                 self._round(index)
+        except LoopStopped:
+            raise
         except Exception as exc:
             data["state"], data["error"] = "failed", f"{type(exc).__name__}: {exc}"
             self.journal.save()
@@ -95,6 +113,8 @@ class LoopEngine:
         for stage in STAGES:
             if stage in rnd["done"]:
                 continue
+            if self.should_stop():
+                raise LoopStopped(f"stopped before round {index}: {stage}")
             rnd["stage"] = stage
             self.journal.save()
             log.info("loop %s round %d: %s", self.journal.loop_id, index, stage)
@@ -252,7 +272,7 @@ class LoopEngine:
         before, after = rnd["metric_before"], rnd["metric_after"]
         gain = after - before if evaluation.higher_is_better else before - after
         change = f"{evaluation.metric} {before:.4f} -> {after:.4f} ({gain:+.4f})"
-        if gain < evaluation.min_improvement:
+        if not gain >= evaluation.min_improvement:  # NaN (no metric) never merges
             rnd.update(
                 merged=False,
                 decision=f"not merged: {change} is below min_improvement "

@@ -1,7 +1,7 @@
 """The loop's journal: one JSON document per loop, rewritten atomically after every stage.
 
 Layout of `<state_dir>/<loop_id>/journal.json`:
-`{"format": 1, "loop_id", "spec": {...}, "state", "created", "finished", "error",
+`{"format": 2, "loop_id", "request_id", "spec": {...}, "state", "created", "finished", "error",
 "base_checkpoint_id", "current_checkpoint_id", "evaluations": {checkpoint_id: metrics},
 "rounds": [{"index", "stage", "done": [stage, ...], "branch", "ingest_commit_id",
 "training_run_id", "checkpoint_id", counts, metrics, "merged", "decision", ...}]}`.
@@ -15,14 +15,17 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2  # 2: held-out data from the ingest, request_id, cancel
 JOURNAL_FILE = "journal.json"
 #: Stages of a round, in order (loop.v1.RoundStage without the prefix).
 STAGES = ("sampling", "scoring", "selecting", "ingesting", "training", "evaluating", "merging")
+#: States of a loop that has ended (a failed or cancelled one can be resumed).
+TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 class JournalError(ValueError):
@@ -31,22 +34,24 @@ class JournalError(ValueError):
 
 @dataclass
 class Journal:
-    """The state of one loop, saved at `path` (JSON, atomic replace on every `save`)."""
+    """The state of one loop, saved at `path` (JSON, atomic replace on every `save`).
+
+    `on_save(data)`, when set, is called after each save, in the saving thread (the loop service
+    takes its snapshots and events there)."""
 
     path: Path
     data: dict[str, Any]
+    on_save: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False)
 
     @classmethod
     def open(cls, state_dir: Path, loop_id: str, spec: dict[str, Any]) -> Journal:
         """The loop's journal: loaded when it exists (spec must be equal), else a new one."""
         path = Path(state_dir) / loop_id / JOURNAL_FILE
         if path.exists():
-            data = json.loads(path.read_text())
-            if data.get("format") != FORMAT:
-                raise JournalError(f"{path}: unknown journal format {data.get('format')!r}")
-            if data["spec"] != spec:
+            journal = cls.load(path)
+            if journal.data["spec"] != spec:
                 raise JournalError(f"loop {loop_id} was started with a different spec")
-            return cls(path, data)
+            return journal
         data = {
             "format": FORMAT, "loop_id": loop_id, "spec": spec, "state": "pending",
             "created": time.time(), "finished": None, "error": "", "base_checkpoint_id": "",
@@ -55,6 +60,14 @@ class Journal:
         journal = cls(path, data)
         journal.save()
         return journal
+
+    @classmethod
+    def load(cls, path: Path) -> Journal:
+        """The journal saved at `path` (JournalError for an unknown format)."""
+        data = json.loads(Path(path).read_text())
+        if data.get("format") != FORMAT:
+            raise JournalError(f"{path}: unknown journal format {data.get('format')!r}")
+        return cls(Path(path), data)
 
     @property
     def loop_id(self) -> str:
@@ -81,3 +94,5 @@ class Journal:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
+        if self.on_save is not None:
+            self.on_save(self.data)

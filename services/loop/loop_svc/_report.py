@@ -43,8 +43,8 @@ def summary_markdown(journal: dict[str, Any]) -> str:
         f"{spec['num_rounds']} rounds; base checkpoint `{journal['base_checkpoint_id'][:12]}`; "
         f"current checkpoint `{journal['current_checkpoint_id'][:12]}`.",
         f"Evaluation: {spec['evaluation']['metric']} (k = 1, CDVAE gating) on the first "
-        f"{spec['evaluation']['size']} valid crystals of "
-        f"`{Path(spec['evaluation']['held_out']).name}`;"
+        f"{spec['evaluation']['size']} crystals of held-out dataset "
+        f"`{spec['evaluation']['dataset']}` at `{spec['evaluation']['ref'][:12]}`;"
         f" merge when it improves by >= {spec['evaluation']['min_improvement']}.",
         "",
         "| round | branch | ingest commit | run | checkpoint | generated | scored | valid | novel"

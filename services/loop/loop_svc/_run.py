@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storage import open_object_store
+from storage import ObjectStore, open_object_store
 
 from loop_svc._clients import GrpcSampler, GrpcScorer, IngestClient, LoopClients, TrainerClient
 from loop_svc._engine import LoopEngine
@@ -35,44 +34,56 @@ def build_clients(
     addresses: Addresses,
     storage_uri: str,
     cache: Path,
-    sample_in_process: bool = False,
     relax: bool = False,
 ) -> LoopClients:
     """Clients of the services at `addresses`; checkpoints read from `storage_uri` (the store
-    the trainer writes). `sample_in_process`: sample from the loop's current checkpoint here
-    instead of the sampler service (which samples from the checkpoint it serves)."""
+    the trainer writes); the held-out crystals are read from the ingest. `spec.sample_in_process`:
+    sample from the loop's current checkpoint here instead of the sampler service (which samples
+    from the checkpoint it serves)."""
     objects = open_object_store(storage_uri)
-    held_out = held_out_crystals(
-        Path(os.path.expandvars(spec.evaluation.held_out)), spec.evaluation.size
-    )
-    evaluator = CspEvaluator(held_out, objects, cache, spec.evaluation.steps, spec.seed)
-    sampler = LocalSampler(objects, cache) if sample_in_process else GrpcSampler(addresses.sampler)
+    ingest, evaluation = IngestClient(addresses.ingest), spec.evaluation
+    _, held_out = ingest.read_crystals(evaluation.dataset, evaluation.ref, evaluation.size)
+    evaluator = CspEvaluator(held_out, objects, cache, evaluation.steps, spec.seed)
+    local = spec.sample_in_process
+    sampler = LocalSampler(objects, cache) if local else GrpcSampler(addresses.sampler)
     return LoopClients(
         sampler=sampler,
         scorer=GrpcScorer(addresses.scorer, relax=relax),
-        ingest=IngestClient(addresses.ingest),
+        ingest=ingest,
         trainer=TrainerClient(addresses.trainer),
         evaluator=evaluator,
         objects=objects,
     )
 
 
-def seed_dataset(ingest: IngestClient, spec: LoopSpec, path: Path, size: int) -> int:
-    """Create the loop's dataset from the first `size` valid crystals of `path` when it does not
-    exist yet; the crystals added (0 when it existed)."""
+def seed_dataset(
+    ingest: IngestClient, dataset: str, path: Path, size: int, branch: str = "main"
+) -> int:
+    """Create `dataset` (on `branch`) from the first `size` valid crystals of `path` when it does
+    not exist yet; the crystals added (0 when it existed). Also makes held-out datasets."""
     import grpc
 
     try:
-        ingest.branches(spec.dataset)
+        ingest.branches(dataset)
         return 0
     except grpc.RpcError as exc:
         if exc.code() != grpc.StatusCode.NOT_FOUND:
             raise
     crystals = held_out_crystals(path, size)
     reply = ingest.ingest(
-        spec.dataset, spec.branch, "", crystals, create_dataset=True, message="loop seed data"
+        dataset, branch, "", crystals, create_dataset=True, message=f"loop data from {path.name}"
     )
     return int(reply.num_accepted)
+
+
+def store_checkpoint(objects: ObjectStore, base: str) -> str:
+    """The checkpoint id of `base`: an id as it is, a checkpoint directory stored first."""
+    from trainer_svc import is_sha256, publish_checkpoint
+
+    if is_sha256(base):
+        return base
+    checkpoint_id, _ = publish_checkpoint(objects, Path(base), "base", 0, 0, {})
+    return checkpoint_id
 
 
 def run_loop(

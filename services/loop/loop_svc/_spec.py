@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from loop_svc._select import SelectionCriteria
@@ -26,26 +24,17 @@ class FineTune:
     config_yaml: str = ""
 
 
-def portable_path(path: Path | str) -> str:
-    """`path` as a loop records it: under $AUTOPERI_DATA_DIR it is written
-    `$AUTOPERI_DATA_DIR/...` (expanded again when read), so a journal names no machine's paths."""
-    data = os.environ.get("AUTOPERI_DATA_DIR", "")
-    try:
-        relative = Path(path).resolve().relative_to(Path(data).resolve()) if data else None
-    except ValueError:
-        relative = None
-    return f"$AUTOPERI_DATA_DIR/{relative}" if relative is not None else str(path)
-
-
 @dataclass(frozen=True)
 class Evaluation:
     """The held-out evaluation that decides the merge (loop.v1.EvaluationSpec).
 
-    `held_out`: a CSV/CIF file never trained on (default: Perov-5 val); its first `size` valid
-    crystals, one k = 1 sample each with `steps` integration steps (0: the checkpoint's).
+    Held-out data: the ingest dataset `dataset` at `ref` (a commit id once the loop is started),
+    never trained on; its first `size` crystals (by content hash), one k = 1 sample each with
+    `steps` integration steps (0: the checkpoint's).
     """
 
-    held_out: str
+    dataset: str
+    ref: str = "main"
     size: int = 50
     steps: int = 0
     metric: str = "match_rate"
@@ -59,7 +48,8 @@ class LoopSpec:
 
     `base_checkpoint`: a checkpoint id of the object store, or a checkpoint directory (stored
     once, on the first run). Candidates: `samples_per_target` CSP samples of each composition in
-    `targets` per round, seeded by `seed` and the round.
+    `targets` per round, seeded by `seed` and the round; `sample_in_process`: sampled from the
+    loop's current checkpoint in the loop's process instead of the sampler service.
     """
 
     name: str
@@ -74,6 +64,7 @@ class LoopSpec:
     seed: int = 0
     selection: SelectionCriteria = field(default_factory=SelectionCriteria)
     fine_tune: FineTune = field(default_factory=FineTune)
+    sample_in_process: bool = False
 
     def __post_init__(self) -> None:
         if self.num_rounds < 1:
@@ -90,3 +81,16 @@ class LoopSpec:
         data = asdict(self)
         data["targets"] = list(self.targets)
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoopSpec:
+        """The spec of `to_json`'s values (as a journal keeps them)."""
+        return cls(
+            **{
+                **data,
+                "targets": tuple(data["targets"]),
+                "evaluation": Evaluation(**data["evaluation"]),
+                "selection": SelectionCriteria(**data["selection"]),
+                "fine_tune": FineTune(**data["fine_tune"]),
+            }
+        )

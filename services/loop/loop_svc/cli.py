@@ -1,4 +1,7 @@
-"""`autoperi loop`: run (or resume) an active-learning loop against running services."""
+"""`autoperi loop`: run (or resume) an active-learning loop on the loop service, following its
+progress; `autoperi serve loop`: the LoopService itself.
+
+Found by the `autoperi` application through the entry point in this service's pyproject.toml."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Annotated
 
 import typer
 from autoperi_data import DATA_DIR_ENV, split_path
+from svc_kit.cli_options import Host, Port, StackContext, StackRole, StorageUri
 
 Opt = typer.Option
 _BASE = "checkpoints/perov_5_csp"
@@ -36,69 +40,76 @@ def loop(
     workers: Annotated[int, Opt(help="Training workers.")] = 1,
     held_out: Annotated[Path, Opt(help="Held-out crystals (never trained on).")] = _VAL,
     held_out_size: Annotated[int, Opt(help="Held-out crystals evaluated.")] = 50,
+    held_out_dataset: Annotated[
+        str, Opt(help="Held-out dataset (default <dataset>-held-out, made from --held-out).")
+    ] = "",
     eval_steps: Annotated[int, Opt(help="Evaluation sampling steps.")] = 0,
     min_improvement: Annotated[float, Opt(help="Merge when the metric gains this.")] = 0.02,
     seed: Annotated[int, Opt(help="Seed of sampling, training and evaluation.")] = 0,
     seed_from: Annotated[Path | None, Opt(help="Create a missing dataset from this CSV.")] = None,
     seed_size: Annotated[int, Opt(help="Crystals taken from --seed-from.")] = 200,
-    state_dir: Annotated[Path, Opt(help="Journals and round files.")] = Path("autoperi-data/loops"),
+    state_dir: Annotated[
+        Path, Opt(help="The loop service's journals and round files (read for the report).")
+    ] = Path("autoperi-data/loops"),
     storage_uri: Annotated[str, Opt(help="Object store the trainer writes.")] = "autoperi-data",
     out: Annotated[Path | None, Opt(help="Report folder (default reports/loop/<loop id>).")] = None,
+    address: Annotated[str, Opt(help="Loop service host:port.")] = "127.0.0.1:50066",
     ingest: Annotated[str, Opt(help="Ingest host:port.")] = "127.0.0.1:50061",
-    scorer: Annotated[str, Opt(help="Scorer host:port.")] = "127.0.0.1:50063",
-    sampler: Annotated[str, Opt(help="Sampler host:port.")] = "127.0.0.1:50064",
-    trainer: Annotated[str, Opt(help="Trainer host:port.")] = "127.0.0.1:50065",
-    sample_in_process: Annotated[bool, Opt(help="Sample in this process.")] = False,
+    scorer: Annotated[str, Opt(help="Scorer host:port (--in-process).")] = "127.0.0.1:50063",
+    sampler: Annotated[str, Opt(help="Sampler host:port (--in-process).")] = "127.0.0.1:50064",
+    trainer: Annotated[str, Opt(help="Trainer host:port (--in-process).")] = "127.0.0.1:50065",
+    sample_in_process: Annotated[
+        bool, Opt(help="Sample from the loop's current checkpoint, not the sampler service.")
+    ] = False,
+    in_process: Annotated[
+        bool, Opt(help="Run the loop in this process instead of the loop service.")
+    ] = False,
 ) -> None:
-    """Sample -> score -> select -> ingest -> fine-tune -> evaluate -> merge, for N rounds.
+    """Sample -> score -> select -> ingest -> fine-tune -> evaluate -> merge, for N rounds, on
+    the loop service (--address), printing its progress.
 
-    Resumable: run again with the same --loop-id after a crash; finished stages are skipped
-    and no data is added twice. Writes a markdown + PNG report and the journal."""
-    import logging
-    import uuid
+    Resumable: run again with the same --loop-id (resume) after a failure; finished stages are
+    skipped and no data is added twice (the service also resumes its running loops itself after
+    a restart). Writes a markdown + PNG report from the journal under --state-dir."""
+    from loop_svc._cli_run import Plan, run_in_process, run_on_service
 
-    from loop_svc._run import Addresses, build_clients, run_loop, seed_dataset
+    plan = Plan(
+        spec=_spec(locals()), loop_id=loop_id, held_out=held_out, seed_from=seed_from,
+        seed_size=seed_size, state_dir=state_dir, storage_uri=storage_uri, out=out,
+        ingest=ingest,
+    )  # fmt: skip
+    if in_process:
+        run_in_process(plan, scorer, sampler, trainer)
+    else:
+        run_on_service(plan, address)
+
+
+def _spec(a: dict):  # -> LoopSpec
+    """The loop's spec from the `loop` command's arguments (by name); a bad plan is a usage
+    error."""
     from loop_svc._select import SelectionCriteria
-    from loop_svc._spec import Evaluation, FineTune, LoopSpec, portable_path
+    from loop_svc._spec import Evaluation, FineTune, LoopSpec
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    logger = logging.getLogger("loop_svc")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False  # the CLI's root handler would print each line again
-    loop_id = loop_id or uuid.uuid4().hex[:12]
     try:
-        spec = LoopSpec(
-            name=name, dataset=dataset, base_checkpoint=base_checkpoint, branch=branch,
-            targets=tuple(_targets(targets, num_targets)), num_rounds=rounds,
-            samples_per_target=samples_per_target, sample_steps=steps, seed=seed,
-            selection=SelectionCriteria(True, True, max_e_hull, max_selected, min_fp_distance),
-            fine_tune=FineTune(fine_tune_steps, batch_size, lr, ema_decay, workers),
-            evaluation=Evaluation(
-                portable_path(held_out), held_out_size, eval_steps, min_improvement=min_improvement
+        return LoopSpec(
+            name=a["name"], dataset=a["dataset"], base_checkpoint=a["base_checkpoint"],
+            branch=a["branch"], targets=tuple(_targets(a["targets"], a["num_targets"])),
+            num_rounds=a["rounds"], samples_per_target=a["samples_per_target"],
+            sample_steps=a["steps"], seed=a["seed"],
+            selection=SelectionCriteria(
+                True, True, a["max_e_hull"], a["max_selected"], a["min_fp_distance"]
             ),
+            fine_tune=FineTune(
+                a["fine_tune_steps"], a["batch_size"], a["lr"], a["ema_decay"], a["workers"]
+            ),
+            evaluation=Evaluation(
+                a["held_out_dataset"] or f"{a['dataset']}-held-out", "main", a["held_out_size"],
+                a["eval_steps"], min_improvement=a["min_improvement"],
+            ),
+            sample_in_process=a["sample_in_process"],
         )  # fmt: skip
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    addresses = Addresses(ingest, scorer, sampler, trainer)
-    cache = state_dir / loop_id / "checkpoints"
-    clients = build_clients(spec, addresses, storage_uri, cache, sample_in_process)
-    added = seed_dataset(clients.ingest, spec, seed_from, seed_size) if seed_from else 0
-    if added:
-        typer.echo(f"dataset {dataset}: {added} seed crystals added")
-    typer.echo(f"loop {loop_id}: journal {state_dir / loop_id / 'journal.json'}")
-    report = out or Path("reports/loop") / loop_id
-    try:
-        data = run_loop(spec, clients, state_dir, loop_id, report)
-    except Exception as exc:
-        typer.echo(f"loop {loop_id} failed: {type(exc).__name__}: {exc}", err=True)
-        typer.echo(f"resume with --loop-id {loop_id}; report in {report}", err=True)
-        raise typer.Exit(1) from None
-    for rnd in data["rounds"]:
-        selected = rnd.get("num_selected", 0)
-        typer.echo(f"round {rnd['index']}: {selected} selected; {rnd['decision']}")
-    typer.echo(f"report: {report / 'README.md'}")
 
 
 def _targets(text: str, count: int) -> list[str]:
@@ -114,4 +125,51 @@ def _targets(text: str, count: int) -> list[str]:
     return formulas[:count]
 
 
+def serve(
+    host: Host = None,
+    port: Port = None,
+    storage_uri: StorageUri = None,
+    state_dir: Annotated[
+        str | None, Opt(help="Loop journals (default autoperi-data/loops).")
+    ] = None,
+    ingest_address: Annotated[str | None, Opt(help="Ingest host:port.")] = None,
+    scorer_address: Annotated[str | None, Opt(help="Scorer host:port.")] = None,
+    sampler_address: Annotated[str | None, Opt(help="Sampler host:port.")] = None,
+    trainer_address: Annotated[str | None, Opt(help="Trainer host:port.")] = None,
+) -> None:
+    """Serve LoopService (port 50066 unless told otherwise): loops run in this process, kept
+    in journals under --state-dir; loops that were running resume when it starts again. Other
+    settings come from AUTOPERI_LOOP_* variables."""
+    from svc_kit import settings_from_options
+
+    from loop_svc._settings import LoopSettings
+    from loop_svc.serve_main import main
+
+    main(
+        settings_from_options(
+            LoopSettings,
+            host=host,
+            port=port,
+            storage_uri=storage_uri,
+            state_dir=state_dir,
+            ingest_address=ingest_address,
+            scorer_address=scorer_address,
+            sampler_address=sampler_address,
+            trainer_address=trainer_address,
+        )
+    )
+
+
+def _stack_args(ctx: StackContext) -> list[str]:
+    """The stack's store, its loops under it when it is a directory, and the other services."""
+    local = "://" not in ctx.storage_uri or ctx.storage_uri.startswith("file://")
+    state = [] if not local else ["--state-dir", f"{ctx.storage_uri.removeprefix('file://')}/loops"]
+    return [
+        "--storage-uri", ctx.storage_uri, *state,
+        "--ingest-address", ctx.address("ingest"), "--scorer-address", ctx.address("scorer"),
+        "--sampler-address", ctx.address("sampler"), "--trainer-address", ctx.address("trainer"),
+    ]  # fmt: skip
+
+
 COMMANDS = {"loop": loop}
+STACK = StackRole(order=5, args=_stack_args)

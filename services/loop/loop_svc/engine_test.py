@@ -47,7 +47,7 @@ def clients(data_dir, tmp_path_factory):
 def _spec() -> LoopSpec:
     return LoopSpec(
         name="engine", dataset=DATASET, base_checkpoint=str(CHECKPOINT),
-        targets=("SrTiO3", "BaZrO3"), evaluation=Evaluation("val.csv"), num_rounds=1,
+        targets=("SrTiO3", "BaZrO3"), evaluation=Evaluation("held-out"), num_rounds=1,
         samples_per_target=2, sample_steps=20,
         selection=SelectionCriteria(require_valid=False, require_novel=False),
     )  # fmt: skip

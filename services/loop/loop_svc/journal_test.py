@@ -10,7 +10,7 @@ from loop_svc._convert import loop_to_proto
 from loop_svc._journal import Journal, JournalError
 from loop_svc._spec import Evaluation, LoopSpec
 
-SPEC = LoopSpec("t", "data", "ck", ("SrTiO3",), Evaluation("val.csv")).to_json()
+SPEC = LoopSpec("t", "data", "ck", ("SrTiO3",), Evaluation("held-out")).to_json()
 
 
 def test_a_journal_is_saved_on_creation_and_reloaded_on_resume(tmp_path):
@@ -33,9 +33,9 @@ def test_resuming_with_a_different_spec_is_refused(tmp_path):
 
 def test_a_spec_checks_its_values():
     with pytest.raises(ValueError, match="num_rounds"):
-        LoopSpec("t", "d", "ck", ("SrTiO3",), Evaluation("v"), num_rounds=0)
+        LoopSpec("t", "d", "ck", ("SrTiO3",), Evaluation("held-out"), num_rounds=0)
     with pytest.raises(ValueError, match="target"):
-        LoopSpec("t", "d", "ck", (), Evaluation("v"))
+        LoopSpec("t", "d", "ck", (), Evaluation("held-out"))
 
 
 def test_the_journal_reads_as_a_loop_message(tmp_path):

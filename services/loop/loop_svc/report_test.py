@@ -30,7 +30,7 @@ def _round_files(tmp_path, crystals):
 def test_the_report_has_the_rounds_table_and_figures(tmp_path, data_dir):
     crystals = perov_subset(data_dir, 5)
     _round_files(tmp_path, crystals)
-    spec = LoopSpec("demo", "data", "ck", ("SrTiO3",), Evaluation("val.csv"))
+    spec = LoopSpec("demo", "data", "ck", ("SrTiO3",), Evaluation("held-out"))
     rnd = {
         "index": 1, "stage": "done", "done": ["sampling", "scoring"], "branch": "loop-x-round-1",
         "ingest_commit_id": "c" * 64, "training_run_id": "run123", "checkpoint_id": "d" * 64,
