@@ -113,6 +113,13 @@ class DatasetStore:
             core.close()
         return read_shards(refs, self.objects)
 
+    def crystals(self, commit: SplitCommit) -> list:
+        """The commit's crystals (`xtal.Crystal`), in content-hash order (as the featurestore
+        reads them)."""
+        from autoperi_data import commit_crystals
+
+        return commit_crystals(self.versions, commit.dataset, commit.commit)
+
     def reference_energies(self, commit: SplitCommit, cache_dir: Path | None) -> dict:
         """The featurestore's reference energies of a commit (a hull reference document, see
         `autoperi_eval.HullReference`), built on first use with CHGNet energies cached under

@@ -123,27 +123,39 @@ def hull(
         list[str], typer.Argument(help="Benchmark splits, e.g. mp_20:train mp_20:val.")
     ],
     out: Annotated[Path, typer.Option(help="Hull reference file to write (JSON; .gz: gzipped).")],
+    resume_from: Annotated[
+        Path | None,
+        typer.Option(help="A partial (or complete) hull reference whose relaxations to reuse."),
+    ] = None,
+    partial: Annotated[
+        bool, typer.Option("--partial", help="Write what is computed so far; compute nothing.")
+    ] = False,
     datasets: Annotated[
         Path, typer.Option(help="Store of the dataset commits (made on first use).")
     ] = DEFAULT_STORE,
 ) -> None:
     """Write the hull reference of SPLITS: CHGNet energies of every crystal of their dataset
     commits (single point, and after the evaluation's bounded relaxation), built by the
-    featurestore as each commit's reference_energies artifact (energies cached in the
-    evaluation cache, so an interrupted build resumes). `autoperi eval --hull` and the scorer
-    (AUTOPERI_SCORER_HULL_ENTRIES) read it."""
-    from autoperi_eval import default_cache_dir, hull_document, write_json_document
+    featurestore as each commit's reference_energies artifact. Energies are cached in the
+    evaluation cache, so an interrupted build resumes on the same machine; elsewhere, `--partial`
+    writes what is done and `--resume-from` that file skips it. `autoperi eval --hull` and the
+    scorer (AUTOPERI_SCORER_HULL_ENTRIES) read the complete file."""
+    from autoperi_eval import default_cache_dir, write_json_document
 
+    from autoperi_app import _hull
     from autoperi_app._datasets import DatasetStore
 
-    store = DatasetStore(datasets)
+    store, cache_dir = DatasetStore(datasets), default_cache_dir()
     commits = [store.split_commit(split) for split in splits]
-    documents = [store.reference_energies(commit, default_cache_dir()) for commit in commits]
-    rows = [row for document in documents for row in document["results"]]
-    merged = hull_document(rows, documents[0]["protocol"], [str(c) for c in commits])
+    if resume_from is not None:
+        seeded = _hull.seed_from(resume_from, store, commits, cache_dir)
+        console.print(f"reusing {seeded} relaxations of {resume_from}")
+    document = (_hull.partial if partial else _hull.build)(store, commits, cache_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_document(merged, out)
+    write_json_document(document, out)
+    rows = document["results"]
     scored = sum("error" not in row for row in rows)
     console.print(
-        f"{out}: {scored} of {len(rows)} crystals scored, from {', '.join(merged['sources'])}"
+        f"{out}: {scored} of {document['expected_crystals']} crystals scored"
+        f"{'' if document['complete'] else ' (partial)'}, from {', '.join(document['sources'])}"
     )

@@ -14,10 +14,12 @@ from ._fingerprints import compute_fingerprints, fingerprint_arrays, standardise
 from ._hull import SYNTHETIC_NAME, Hull, chemsys
 from ._hull_reference import (
     HullReference,
+    cached_rows,
     hull_document,
     potential_protocol,
     read_json_document,
     reference_rows,
+    seed_relaxations,
     write_json_document,
 )
 from ._io import (
@@ -59,6 +61,7 @@ __all__ = [
     "SampleRecord",
     "StructuralCheck",
     "Task",
+    "cached_rows",
     "chemsys",
     "composition_valid",
     "compute_coverage",
@@ -78,6 +81,7 @@ __all__ = [
     "reduced_composition",
     "reference_rows",
     "rms_pair",
+    "seed_relaxations",
     "smact_validity",
     "standardise_comp",
     "structural_check",

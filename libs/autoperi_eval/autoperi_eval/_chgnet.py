@@ -92,6 +92,12 @@ def _namespace(kind: str) -> str:
     return f"chgnet-{kind}/pkg-{chgnet.__version__}/model-{MODEL_NAME}"
 
 
+def relax_namespace(settings: RelaxSettings) -> str:
+    """The cache namespace of bounded relaxations with `settings` (values: e_initial, e_final,
+    steps)."""
+    return f"{_namespace('relax')}/fire-steps{settings.steps}-fmax{settings.fmax}"
+
+
 class Scorer:
     """The CHGNet pool: single-point energies + embeddings, and bounded relaxations, cached."""
 
@@ -135,7 +141,7 @@ class Scorer:
         progress: ProgressFn | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(relaxed energy per atom (n,), steps taken (n,)); NaN / -1 where not scorable."""
-        namespace = f"{_namespace('relax')}/fire-steps{settings.steps}-fmax{settings.fmax}"
+        namespace = relax_namespace(settings)
         keys = [structure_key(p) for p in payloads]
         items = [(p, settings) for p in payloads]
 

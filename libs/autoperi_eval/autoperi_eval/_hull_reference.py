@@ -12,7 +12,9 @@ and formation energy (`scorer_svc.HullReference`) and the loop:
 
 `energy_per_atom` is the energy after the bounded relaxation (the relaxed hull's entry),
 `energy_per_atom_single_point` the energy of the structure as stored (the single-point hull's).
-A crystal CHGNet cannot score has `"error"` instead of energies.
+A crystal CHGNet cannot score has `"error"` instead of energies. A partial reference
+(`"complete": false`, what `cached_rows` finds of an interrupted build) is refused as a hull and
+only seeds a resumed build (`seed_relaxations`).
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from autoperi_data import CrystalArrays
 from pymatgen.core import Composition, Element
 
 from ._cache import Cache
-from ._chgnet import RelaxSettings, Scorer
+from ._chgnet import RelaxSettings, Scorer, relax_namespace
 from ._parallel import ProgressFn
+from ._structs import structure_key
 
 FORMAT = "autoperi-hull-reference-v1"
+UNSCORABLE = "not scorable by the potential"
 
 
 def read_json_document(path: str | Path) -> Any:
@@ -87,15 +91,64 @@ def reference_rows(
         scorer.close()
     rows = []
     for i, crystal in enumerate(crystals):
-        row: dict[str, Any] = {"crystal_hash": hashes[i], "formula": _formula(crystal)}
         if math.isfinite(e_sp[i]) and math.isfinite(e_relaxed[i]):
-            row["energy_per_atom"] = float(e_relaxed[i])
-            row["energy_per_atom_single_point"] = float(e_sp[i])
-            row["relax_steps"] = int(steps[i])
+            rows.append(_row(crystal, hashes[i], e_sp[i], e_relaxed[i], steps[i]))
         else:
-            row["error"] = "not scorable by the potential"
-        rows.append(row)
+            rows.append(
+                {"crystal_hash": hashes[i], "formula": _formula(crystal), "error": UNSCORABLE}
+            )
     return rows
+
+
+def cached_rows(
+    crystals: Sequence[CrystalArrays],
+    hashes: Sequence[str],
+    cache: Cache,
+    relax: RelaxSettings | None = None,
+) -> list[dict[str, Any]]:
+    """The rows of the crystals whose bounded relaxation `cache` already holds, computing
+    nothing (a partial reference; the single point is the relaxation's first energy)."""
+    relax = relax or RelaxSettings()
+    keys = [structure_key(c) for c in crystals]
+    found = cache.get_many(relax_namespace(relax), keys)
+    return [
+        _row(crystal, ident, v["e_initial"], v["e_final"], v["steps"])
+        for crystal, ident, key in zip(crystals, hashes, keys, strict=True)
+        if (v := found.get(key)) is not None and np.isfinite(v["e_final"])
+    ]
+
+
+def seed_relaxations(
+    crystals: Sequence[CrystalArrays],
+    hashes: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+    cache: Cache,
+    relax: RelaxSettings | None = None,
+) -> int:
+    """Put the relaxations that `rows` (of a reference with this protocol) hold for these
+    crystals, matched by crystal hash, into `cache`, so that a build skips them; how many."""
+    relax = relax or RelaxSettings()
+    by_hash = {r["crystal_hash"]: r for r in rows if "error" not in r}
+    items = {}
+    for crystal, ident in zip(crystals, hashes, strict=True):
+        if (row := by_hash.get(ident)) is not None:
+            items[structure_key(crystal)] = {
+                "e_initial": np.array(float(row["energy_per_atom_single_point"])),
+                "e_final": np.array(float(row["energy_per_atom"])),
+                "steps": np.array(int(row["relax_steps"])),
+            }
+    cache.put_many(relax_namespace(relax), items)
+    return len(items)
+
+
+def _row(crystal: CrystalArrays, ident: str, e_sp, e_relaxed, steps) -> dict[str, Any]:
+    return {
+        "crystal_hash": ident,
+        "formula": _formula(crystal),
+        "energy_per_atom": float(e_relaxed),
+        "energy_per_atom_single_point": float(e_sp),
+        "relax_steps": int(steps),
+    }
 
 
 def _formula(crystal: CrystalArrays) -> str:
@@ -105,10 +158,18 @@ def _formula(crystal: CrystalArrays) -> str:
 
 
 def hull_document(
-    rows: Sequence[dict[str, Any]], protocol: dict[str, Any], sources: Sequence[str]
+    rows: Sequence[dict[str, Any]],
+    protocol: dict[str, Any],
+    sources: Sequence[str],
+    expected: int | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of a hull reference."""
-    return {"format": FORMAT, "protocol": protocol, "sources": list(sources), "results": list(rows)}
+    """The JSON document of a hull reference; with `expected` (the sources' crystal count) and
+    fewer rows, a partial one that `HullReference.read` refuses (resume it with
+    `seed_relaxations`)."""
+    complete = expected is None or len(rows) == expected
+    return {"format": FORMAT, "protocol": protocol, "sources": list(sources), "complete": complete,
+            "expected_crystals": len(rows) if expected is None else expected,
+            "results": list(rows)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -129,6 +190,12 @@ class HullReference:
             document = read_json_document(path)
             if document.get("format") != FORMAT:
                 raise ValueError(f"format is not {FORMAT}")
+            if not document.get("complete", True):
+                raise ValueError(
+                    f"it is partial ({len(document['results'])} of "
+                    f"{document['expected_crystals']} crystals): finish it with `autoperi data "
+                    f"hull --resume-from`"
+                )
             rows = [r for r in document["results"] if "error" not in r]
             comps = tuple(Composition(r["formula"]) for r in rows)
             relaxed = np.array([float(r["energy_per_atom"]) for r in rows])

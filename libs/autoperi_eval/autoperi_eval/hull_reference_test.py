@@ -7,14 +7,17 @@ import pytest
 from autoperi_data import CrystalArrays
 
 from autoperi_eval import (
+    Cache,
     EvalSettings,
     HullReference,
     RelaxSettings,
+    cached_rows,
     evaluate,
     hull_document,
     perturb,
     potential_protocol,
     reference_rows,
+    seed_relaxations,
     write_json_document,
 )
 from autoperi_eval._hull import relevant_entries
@@ -85,3 +88,38 @@ def test_a_hull_reference_file_gives_the_e_hull_of_scoring_the_reference(
     assert np.isfinite(scored.columns["e_hull_sp"]).sum() > 0
     scorable = [row for row in rows if "error" not in row]
     assert filed.metrics["stability"]["hull_reference_scored_sp"] == len(scorable) > 0
+
+
+def test_seeded_relaxations_come_back_as_a_partial_reference_that_is_no_hull(load_split, tmp_path):
+    crystals = [CrystalArrays.from_pymatgen(r.structure) for r in load_split("perov_5:test[:6]")]
+    hashes = [f"h{i}" for i in range(6)]
+    rows = [
+        {"crystal_hash": f"h{i}", "formula": "x", "energy_per_atom": -5.0 - i,
+         "energy_per_atom_single_point": -4.9 - i, "relax_steps": i}
+        for i in (0, 2, 3)
+    ] + [{"crystal_hash": "h4", "formula": "x", "error": "not scorable"}]  # fmt: skip
+    cache = Cache(None)
+    assert seed_relaxations(crystals, hashes, rows, cache) == 3
+    found = cached_rows(crystals, hashes, cache)
+    assert [r["crystal_hash"] for r in found] == ["h0", "h2", "h3"]
+    assert [(r["energy_per_atom"], r["relax_steps"]) for r in found] == [
+        (-5.0, 0), (-7.0, 2), (-8.0, 3)
+    ]  # fmt: skip
+    path = tmp_path / "partial.json"
+    protocol = potential_protocol(RelaxSettings())
+    write_json_document(hull_document(found, protocol, ["perov_5 test"], expected=6), path)
+    with pytest.raises(ValueError, match=r"partial \(3 of 6 crystals\)"):
+        HullReference.read(path)
+
+
+@pytest.mark.slow
+def test_a_build_seeded_with_its_own_relaxations_relaxes_nothing(load_split):
+    crystals = [CrystalArrays.from_pymatgen(r.structure) for r in load_split("perov_5:test[:4]")]
+    hashes = [f"h{i}" for i in range(4)]
+    relax = RelaxSettings(steps=5, fmax=0.1)
+    first = reference_rows(crystals, hashes, relax=relax, n_workers=1)
+    cache = Cache(None)
+    seed_relaxations(crystals, hashes, first, cache, relax)
+    again = reference_rows(crystals, hashes, relax=relax, cache=cache, n_workers=1)
+    assert [r["energy_per_atom"] for r in again] == [r["energy_per_atom"] for r in first]
+    assert cache.stats["reference relaxations"].computed == 0
