@@ -68,11 +68,21 @@ class Model:
         seed: int = 0,
         elements: Sequence[str] = (),
         atoms: tuple[int, int] = (1, 0),
+        required: Sequence[str] = (),
+        space_group: int | None = None,
     ) -> list[Crystal]:
-        """`n` de novo crystals whose elements are among `elements` (symbols; empty: any) and
-        whose atom counts lie in `atoms` = (min, max) (max 0: no bound)."""
-        numbers = element_numbers(elements, self.generator.max_z) if elements else ()
-        return self.generator.generate_dng(n, steps, seed=seed, elements=numbers, atoms=atoms)
+        """`n` de novo crystals whose elements are among `elements` (symbols; empty: any), that
+        each contain every element of `required`, whose atom counts lie in `atoms` = (min, max)
+        (max 0: no bound) and, for checkpoints that take it, in space group `space_group`
+        (ValueError naming the condition a checkpoint cannot honour)."""
+        max_z = self.generator.max_z
+        numbers = element_numbers(elements, max_z) if elements else ()
+        needed = element_numbers(required, max_z) if required else ()
+        conditions = {} if space_group is None else {"space_group_number": space_group}
+        return self.generator.generate_dng(
+            n, steps, seed=seed, elements=numbers, atoms=atoms, required=needed,
+            conditions=conditions,
+        )  # fmt: skip
 
     def restore_lattices(
         self, crystals: Sequence[Crystal], steps: int | None = None, seed: int = 0

@@ -39,3 +39,21 @@ def test_predict_split_gives_each_row_its_own_best_template(data_dir):
     assert one[0].properties["template"] == one[2].properties["template"]
     two = [c.properties["template"] for c in model.predict_split("mp_20:test[3725:3728]", n=2)]
     assert two[:2] == two[4:] and two[0] != two[1]
+
+
+def test_generate_honours_a_chemical_system_required_elements_and_a_space_group():
+    """The ion-exchange baseline through the notebook surface; a checkpoint that cannot take a
+    space group says so."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    model = ap.load(CHECKPOINTS / "mp_20_ion_exchange")
+    crystals = model.generate(6, seed=1, elements=["Li", "Fe", "P", "O"], required=["Li"],
+                              space_group=62)  # fmt: skip
+    assert len(crystals) == 6
+    for crystal in crystals:
+        structure = crystal.to_pymatgen()
+        elements = {el.symbol for el in structure.composition.elements}
+        assert "Li" in elements and elements <= {"Li", "Fe", "P", "O"}, elements
+        assert SpacegroupAnalyzer(structure, symprec=0.1).get_space_group_number() == 62
+    with pytest.raises(ValueError, match="symmetry"):
+        ap.load(CHECKPOINTS / "mp_20_dng").generate(1, steps=2, space_group=62)

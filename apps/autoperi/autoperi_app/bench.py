@@ -75,3 +75,40 @@ def soak(
     console.print(f"soak: {'passed' if result['passed'] else 'FAILED'}; see {out / 'soak.md'}")
     if not result["passed"]:
         raise typer.Exit(1)
+
+
+@app.command("conditioning")
+def conditioning(
+    checkpoint: Annotated[Path, typer.Option(help="De novo checkpoint directory.")],
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path(
+        "reports/eval/conditioning"
+    ),
+    n: Annotated[int, typer.Option(min=1, help="Samples per condition.")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    steps: Annotated[int | None, typer.Option(help="Integration steps (flow models).")] = None,
+    elements_only: Annotated[
+        bool,
+        typer.Option(
+            "--elements-only",
+            help="Only the element conditions (chemical systems, required Li), e.g. for a "
+            "flow model: it is not symmetry-conditioned, and slower.",
+        ),
+    ] = False,
+) -> None:
+    """Per condition (chemical systems, required Li, space groups 225/62/194/14, 8-12 atoms)
+    the share of `n` de novo samples that honour it, beside `n` unconditional ones, with
+    structural and SMACT compositional validity -> OUT/<checkpoint name>.json / .md."""
+    from autoperi_eval import composition_valid
+    from autoperi_model import (
+        ELEMENT_CONDITIONS,
+        ION_EXCHANGE_CONDITIONS,
+        ConditioningPlan,
+        bench_conditioning,
+        write_conditioning,
+    )
+
+    checks = {"comp_valid": lambda c: composition_valid(c.atomic_numbers.tolist())}
+    conditions = ELEMENT_CONDITIONS if elements_only else ION_EXCHANGE_CONDITIONS
+    result = bench_conditioning(checkpoint, conditions, ConditioningPlan(n, seed, steps, checks))
+    path = write_conditioning(result, out, Path(checkpoint).name)
+    console.print(f"{result['cpu_seconds']} CPU s; report -> {path}")

@@ -11,6 +11,14 @@ lives in `autoperi_model.testing`; the typer sub-app in `autoperi_model.cli`.
 from autoperi_model._backbone import TYPE_LOGITS, Backbone
 from autoperi_model._batch import CrystalBatch, CrystalTable
 from autoperi_model._bench import bench_sample, bench_train
+from autoperi_model._bench_conditioning import (
+    ELEMENT_CONDITIONS,
+    ION_EXCHANGE_CONDITIONS,
+    Condition,
+    ConditioningPlan,
+    bench_conditioning,
+)
+from autoperi_model._bench_conditioning_report import write_conditioning
 from autoperi_model._checkpoint import (
     Manifest,
     UnsafeCheckpoint,
@@ -63,11 +71,15 @@ from autoperi_model._templates import TemplateLibrary
 from autoperi_model._train import TrainingData, WarmStartError, train
 
 __all__ = [
+    "ELEMENT_CONDITIONS",
+    "ION_EXCHANGE_CONDITIONS",
     "TASKS",
     "TYPE_LOGITS",
     "Backbone",
     "BackboneConfig",
     "CheckpointMismatch",
+    "Condition",
+    "ConditioningPlan",
     "Config",
     "CrystalBatch",
     "CrystalTable",
@@ -104,6 +116,7 @@ __all__ = [
     "analyze_many",
     "atom_count_range",
     "atom_count_weights",
+    "bench_conditioning",
     "bench_sample",
     "bench_train",
     "build_graph",
@@ -127,4 +140,5 @@ __all__ = [
     "save_templates",
     "table_from_shards",
     "train",
+    "write_conditioning",
 ]

@@ -7,15 +7,18 @@ element restrictions and an atom-count range, conditions). `generate_csp`, `gene
 `generate_dng` build specs for the common requests; `restore_lattices` serves task lattice.
 
 `ModelGenerator` serves the checkpoints this library trains (kinds csp/flow, csp/diffusion,
-dng/flow, lattice/flow): sample i's atom count and base noise are drawn from its own generator
-seeded by its spec's seed, so its crystal does not depend on the batch it ran in, except where a
-process draws noise while integrating (de novo type jumps, DDPM steps): that noise comes from one
-generator per batch, seeded by `noise_seed` or by the batch's sample seeds.
+dng/flow, lattice/flow). De novo: types are masked to `elements`; `required_elements` are
+revealed on one atom each at t = 0 (the type flow fills in the rest given them); a space group is
+refused (these models are not symmetry-conditioned). Sample i's atom count and base noise
+are drawn from its own generator seeded by its spec's seed, so its crystal does not depend on
+the batch it ran in, except where a process draws noise while integrating (de novo type jumps,
+DDPM steps): that noise comes from one generator per batch, seeded by `noise_seed` or by the
+batch's sample seeds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +34,7 @@ from autoperi_model._model import GenerativeModel
 from autoperi_model._sampling import (
     SampleSpec,
     atom_count_weights,
+    check_required,
     mix_seeds,
     parse_composition,
     sample_seed,
@@ -95,7 +99,10 @@ class Generator:
         )
 
     def check(self, specs: Sequence[SampleSpec]) -> None:
-        """ValueError naming the first spec this checkpoint cannot serve."""
+        """ValueError naming the first spec this checkpoint cannot serve: a task it does not
+        serve, a condition it does not take (a space group asked of a model that is not
+        symmetry-conditioned is refused, never ignored), or `required_elements` that break
+        `check_required`."""
         for i, spec in enumerate(specs):
             task = "dng" if spec.de_novo else "csp"
             if task not in self.tasks:
@@ -103,10 +110,15 @@ class Generator:
             unknown = sorted(set(spec.conditions) - set(self.conditions))
             if unknown:
                 takes = ", ".join(self.conditions) or "none"
+                why = "; it is not symmetry-conditioned" if "space_group_number" in unknown else ""
                 raise ValueError(
-                    f"sample {i}: checkpoint {self.checkpoint_id} takes no condition "
-                    f"{', '.join(unknown)} (conditions it takes: {takes})"
+                    f"sample {i}: checkpoint {self.checkpoint_id} ({self.kind}) takes no "
+                    f"condition {', '.join(unknown)} (conditions it takes: {takes}){why}"
                 )
+            try:
+                check_required(spec)
+            except ValueError as exc:
+                raise ValueError(f"sample {i}: {exc}") from None
 
     def generate_csp(
         self,
@@ -156,14 +168,22 @@ class Generator:
         batch_size: int = 512,
         elements: tuple[int, ...] = (),
         atoms: tuple[int, int] = (1, 0),
+        required: tuple[int, ...] = (),
+        conditions: Mapping[str, float] | None = None,
     ) -> list[Crystal]:
-        """`n` de novo crystals (types among `elements`, atom counts in `atoms` = (min, max),
-        max 0: unbounded); sample i seeded by `sample_seed(seed, i)`."""
+        """`n` de novo crystals (types among `elements`, each of `required` in every one, atom
+        counts in `atoms` = (min, max), max 0: unbounded; `conditions` such as
+        {"space_group_number": 62} for a checkpoint that takes them); sample i seeded by
+        `sample_seed(seed, i)`."""
         if n < 1:
             raise ValueError(f"need n >= 1 de novo samples, got {n}")
         specs = [
-            SampleSpec(sample_seed(seed, i), None, elements, atoms[0], atoms[1]) for i in range(n)
-        ]
+            SampleSpec(
+                sample_seed(seed, i), None, elements, atoms[0], atoms[1],
+                conditions=dict(conditions or {}), required_elements=required,
+            )
+            for i in range(n)
+        ]  # fmt: skip
         return self.sample(specs, steps, sampler, batch_size)
 
 
@@ -203,7 +223,7 @@ class ModelGenerator(Generator):
             seed = mix_seeds([s.seed for s in specs[part]]) if noise_seed is None else noise_seed
             allowed = self._allowed(specs[part], cells[part])
             template = _template(cells[part])
-            state = self.model.draw_base(template, gens[part])
+            state = _with_required(self.model.draw_base(template, gens[part]), specs[part])
             noise = torch.Generator().manual_seed(seed)
             anneal = self.manifest.config.sample.anneal if sampler != "ddpm" else {}
             state, nfe = self.model.sample_from(state, steps, sampler, noise, anneal, allowed)
@@ -218,10 +238,11 @@ class ModelGenerator(Generator):
             if len(cell) == 0 or cell.min() < 1 or cell.max() > self.max_z:
                 raise ValueError(f"a CSP cell needs 1 or more atoms with Z in 1..{self.max_z}")
             return cell
-        if any(z < 1 or z > self.max_z for z in spec.elements):
+        if any(z < 1 or z > self.max_z for z in (*spec.elements, *spec.required_elements)):
             raise ValueError(f"de novo elements must have Z in 1..{self.max_z}")
         hi = spec.max_atoms or len(self.atom_counts)
-        weights = atom_count_weights(self.atom_counts, max(spec.min_atoms, 1), hi)
+        lo = max(spec.min_atoms, len(spec.required_elements), 1)
+        weights = atom_count_weights(self.atom_counts, lo, hi)
         return np.full(int(torch.multinomial(weights, 1, generator=gen)), MASK, dtype=np.int64)
 
     def _allowed(self, specs: Sequence[SampleSpec], cells: list[np.ndarray]) -> torch.Tensor | None:
@@ -269,6 +290,21 @@ class ModelGenerator(Generator):
             )
             for a in state.arrays()
         ]
+
+
+def _with_required(state: CrystalBatch, specs: Sequence[SampleSpec]) -> CrystalBatch:
+    """The base `state` with crystal i's first atoms revealed as its spec's required elements
+    (one atom each; the rest stay masked), so the type flow generates the other atoms given
+    them and every sample holds them. Which atoms does not matter: the base positions are
+    i.i.d. and the model is permutation-equivariant."""
+    if not any(s.required_elements for s in specs):
+        return state
+    types = state.atomic_numbers.clone()
+    starts = (torch.cumsum(state.num_atoms, 0) - state.num_atoms).tolist()
+    for start, spec in zip(starts, specs, strict=True):
+        required = sorted(set(spec.required_elements))
+        types[start : start + len(required)] = torch.tensor(required, dtype=types.dtype)
+    return state.replace(atomic_numbers=types)
 
 
 def _template(cells: Sequence[np.ndarray]) -> CrystalBatch:

@@ -23,6 +23,9 @@ class SampleSpec:
         novo crystal, whose atom count is drawn from the training histogram within
         [min_atoms, max_atoms] (max_atoms 0: no upper bound) and whose types are restricted to
         `elements` (atomic numbers; empty: any the model knows);
+    required_elements: de novo only, atomic numbers every sample contains (each at least once);
+        a subset of `elements` when both are given, and no more of them than `max_atoms`
+        (`check_required` says why a spec breaks this);
     conditions: property -> target value, for checkpoints that take conditions (a condition a
         checkpoint cannot honour is an error, never ignored);
     index: the sample's position among the request's samples of the same cell (0, 1, ...);
@@ -37,10 +40,29 @@ class SampleSpec:
     max_atoms: int = 0
     conditions: Mapping[str, float] = dataclasses.field(default_factory=dict)
     index: int | None = None
+    required_elements: tuple[int, ...] = ()
 
     @property
     def de_novo(self) -> bool:
         return self.atomic_numbers is None
+
+
+def check_required(spec: SampleSpec) -> None:
+    """ValueError naming `required_elements` when they are not a subset of `elements` (both
+    given), or more than `max_atoms` of them, or given for a CSP spec."""
+    required = set(spec.required_elements)
+    if not required:
+        return
+    if not spec.de_novo:
+        raise ValueError("required_elements is for de novo generation only")
+    outside = sorted(required - set(spec.elements)) if spec.elements else []
+    if outside:
+        names = ", ".join(Element.from_Z(z).symbol for z in outside)
+        raise ValueError(f"required_elements {names} are not among the allowed elements")
+    if spec.max_atoms and len(required) > spec.max_atoms:
+        raise ValueError(
+            f"required_elements has {len(required)} elements but max_atoms is {spec.max_atoms}"
+        )
 
 
 def sample_seed(seed: int, index: int, attempt: int = 0) -> int:
@@ -77,17 +99,19 @@ def parse_composition(text: str | Composition) -> np.ndarray:
     return numbers.astype(np.int64)
 
 
-def element_numbers(elements: Sequence[str], max_z: int) -> tuple[int, ...]:
-    """The sorted atomic numbers of element symbols; ValueError naming unknown symbols or
-    elements beyond Z = `max_z`."""
+def element_numbers(
+    elements: Sequence[str], max_z: int, field: str = "de novo elements"
+) -> tuple[int, ...]:
+    """The sorted atomic numbers of element symbols; ValueError naming `field` and the unknown
+    symbols or the elements beyond Z = `max_z`."""
     unknown = [s for s in elements if not Element.is_valid_symbol(s)]
     if unknown:
         names = ", ".join(map(repr, unknown))
-        raise ValueError(f"de novo elements has unknown symbols: {names}")
+        raise ValueError(f"{field} has unknown symbols: {names}")
     numbers = {s: Element(s).Z for s in elements}
     beyond = [s for s, z in numbers.items() if z > max_z]
     if beyond:
-        raise ValueError(f"de novo elements {', '.join(beyond)} are beyond Z = {max_z}")
+        raise ValueError(f"{field} {', '.join(beyond)} are beyond Z = {max_z}")
     return tuple(sorted(set(numbers.values())))
 
 

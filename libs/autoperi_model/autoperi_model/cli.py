@@ -61,10 +61,28 @@ def sample_cmd(
             "checkpoint's cells no template fits); `autoperi eval` counts them as misses.",
         ),
     ] = False,
+    elements: Annotated[
+        str | None, typer.Option(help="With --dng: allowed elements, e.g. Li-Fe-P-O.")
+    ] = None,
+    required: Annotated[
+        str | None, typer.Option(help="With --dng: elements every sample contains, e.g. Li.")
+    ] = None,
+    min_atoms: Annotated[int, typer.Option(min=1, help="With --dng: fewest atoms per cell.")] = 1,
+    max_atoms: Annotated[
+        int, typer.Option(min=0, help="With --dng: most atoms per cell (0: any).")
+    ] = 0,
+    space_group: Annotated[
+        int,
+        typer.Option(
+            min=0, max=230, help="With --dng: space group (checkpoints that take it; 0: any)."
+        ),
+    ] = 0,
 ) -> None:
     """Crystal structure prediction: `n` structures per composition (or per row of `--split`,
     tagged with `gt_index` for `autoperi eval --task csp`); or with `--dng`, `n` de novo
-    crystals (for `autoperi eval --task dng`). Written as CIF + samples.json."""
+    crystals (for `autoperi eval --task dng`), optionally within --elements, holding --required,
+    with --min-atoms..--max-atoms atoms and in --space-group (a checkpoint that cannot honour a
+    condition refuses it). Written as CIF + samples.json."""
     from autoperi_model._generator import Generator
     from autoperi_model._sampling import parse_composition
 
@@ -75,7 +93,11 @@ def sample_cmd(
     gen = Generator.from_checkpoint(checkpoint, tasks=("dng",) if dng else ("csp",))
     sampler = sampler or gen.samplers[0]
     if dng:
-        crystals = gen.generate_dng(n, steps=steps, sampler=sampler, seed=seed)
+        request = _dng_request(elements, required, (min_atoms, max_atoms), space_group, gen)
+        try:
+            crystals = gen.generate_dng(n, steps=steps, sampler=sampler, seed=seed, **request)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
         requested, extra = [c.formula for c in crystals], None
     elif split:
         cells, requested, extra = _split_cells(split, n)
@@ -96,6 +118,29 @@ def sample_cmd(
     console.print(
         f"{len(crystals)} crystals ({crystals[0].properties['nfe']:.0f} NFE each) -> {out}"
     )
+
+
+def _dng_request(
+    elements: str | None, required: str | None, atoms: tuple[int, int], group: int, gen
+) -> dict:
+    """`generate_dng` keywords of the --dng options (element lists like "Li-Fe-P-O" or
+    "Li,Fe"); BadParameter naming an unknown element."""
+    from autoperi_model._sampling import element_numbers
+
+    def numbers(text: str | None, field: str) -> tuple[int, ...]:
+        symbols = [s for s in (text or "").replace(",", "-").split("-") if s]
+        try:
+            return element_numbers(symbols, gen.max_z, field)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    conditions = {"space_group_number": float(group)} if group else {}
+    return {
+        "elements": numbers(elements, "--elements"),
+        "required": numbers(required, "--required"),
+        "atoms": atoms,
+        "conditions": conditions,
+    }
 
 
 def _split_cells(spec: str, n: int) -> tuple[list, list[str], list[dict[str, float]]]:

@@ -78,7 +78,7 @@ def test_atom_counts_and_elements_are_honoured_or_refused(checkpoint):
     )
     with pytest.raises(ValueError, match="no template has"):
         gen.generate_dng(1, atoms=(500, 600))
-    with pytest.raises(ValueError, match="no novel ion exchange"):
+    with pytest.raises(ValueError, match="ion-exchanged into elements He"):
         gen.generate_dng(1, elements=(2,))  # helium alone
 
 

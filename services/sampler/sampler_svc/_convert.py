@@ -34,7 +34,9 @@ def spec_in(spec: sampler_pb2.SampleSpec, timeout_s: float | None) -> SampleSpec
     de_novo = None
     if task == "de_novo":
         d = spec.de_novo
-        de_novo = DeNovoSpec(d.min_atoms, d.max_atoms, tuple(d.elements))
+        de_novo = DeNovoSpec(
+            d.min_atoms, d.max_atoms, tuple(d.elements), tuple(d.required_elements)
+        )
     c = spec.constraints
     return SampleSpecIn(
         task=task,

@@ -37,17 +37,19 @@ SOURCE = "sampler"
 
 @dataclasses.dataclass(frozen=True)
 class DeNovoSpec:
-    """A de novo task: atoms per cell in [min_atoms, max_atoms]; species from `elements`.
+    """A de novo task: atoms per cell in [min_atoms, max_atoms]; species from `elements`, each
+    of `required` in every sample.
 
     min_atoms 0 means 1 and max_atoms 0 no upper bound (the training histogram's largest count);
     `validate` narrows the range to the counts with training mass, so a validated spec's
     max_atoms is the largest cell it can give (what `Chunk.num_atoms` counts). Empty
-    `elements`: any element the model knows.
+    `elements`: any element the model knows; empty `required`: none.
     """
 
     min_atoms: int
     max_atoms: int
     elements: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +116,11 @@ class Engine(Protocol):
         ValueError, before any sampling, for a chunk the checkpoint cannot serve."""
         ...
 
+    def check(self, chunk: Chunk) -> None:
+        """ValueError naming why the checkpoint cannot serve `chunk` (a condition it does not
+        take, a request no template satisfies, ...), without sampling."""
+        ...
+
 
 def crystal_id(checkpoint_id: str, seed: int, index: int) -> str:
     """The id of sample `index` of a request: checkpoint, seed and sample index."""
@@ -130,6 +137,9 @@ class GeneratorEngine:
 
     def nfe(self, sampler: str, steps: int) -> int:
         return steps * (2 if sampler == "heun" else 1)
+
+    def check(self, chunk: Chunk) -> None:
+        self.generator.check(self._specs(chunk))
 
     def generate(self, chunks: Sequence[Chunk]) -> list[list[Crystal]]:
         """Chunks grouped by (steps, sampler); each group is one `Generator.sample` call."""
@@ -162,9 +172,17 @@ class GeneratorEngine:
         if not self.info.supports_de_novo:
             raise ValueError(f"checkpoint {self.info.checkpoint_id} does not support de novo")
         elements = element_numbers(task.elements, self.info.max_z)
+        required = element_numbers(task.required, self.info.max_z, "de novo required_elements")
         hi = task.max_atoms or len(self.info.atom_counts)
-        atom_count_weights(self.info.atom_counts, max(task.min_atoms, 1), hi)  # the range's check
-        return [SampleSpec(s, None, elements, task.min_atoms, task.max_atoms) for s in seeds]
+        lo = max(task.min_atoms, len(required), 1)
+        atom_count_weights(self.info.atom_counts, lo, hi)  # the range's check
+        return [
+            SampleSpec(
+                s, None, elements, task.min_atoms, task.max_atoms,
+                conditions=chunk.conditions, required_elements=required,
+            )
+            for s in seeds
+        ]  # fmt: skip
 
     def _tagged(self, chunk: Chunk, index: int, crystal: Crystal) -> Crystal:
         cid = self.info.checkpoint_id

@@ -103,7 +103,7 @@ def validate(spec: SampleSpecIn, engine: Engine, limits: Limits, arrival: float)
     cell, de_novo = _task(spec, info, limits)
     seed = spec.seed if spec.seed is not None else secrets.randbits(63)
     deadline = None if spec.timeout_s is None else arrival + spec.timeout_s
-    return Job(
+    job = Job(
         spec.num_samples,
         seed,
         steps,
@@ -117,6 +117,17 @@ def validate(spec: SampleSpecIn, engine: Engine, limits: Limits, arrival: float)
         attempts,
         {"space_group_number": spec.space_group_number} if spec.space_group_number else {},
     )
+    _servable(job, engine)
+    return job
+
+
+def _servable(job: Job, engine: Engine) -> None:
+    """InvalidInput with the engine's reason when it cannot serve the job's first sample
+    (every sample asks the same), e.g. a de novo request no ion-exchange template satisfies."""
+    try:
+        engine.check(job._chunk(0, 1))
+    except ValueError as exc:
+        raise InvalidInput(str(exc).removeprefix("sample 0: ")) from None
 
 
 def _checkpoint(spec: SampleSpecIn, info: EngineInfo) -> str:
@@ -199,11 +210,23 @@ def _de_novo(task: DeNovoSpec, info: EngineInfo, limits: Limits) -> DeNovoSpec:
     if not lo <= hi <= limits.max_atoms:
         raise InvalidInput(f"need 1 <= min_atoms <= max_atoms <= {limits.max_atoms}")
     try:
-        element_numbers(task.elements, info.max_z)
-        lo, hi = atom_count_range(info.atom_counts, lo, hi)
+        allowed = element_numbers(task.elements, info.max_z)
+        required = element_numbers(task.required, info.max_z, "de novo required_elements")
+        _check_required(allowed, required, hi)
+        lo, hi = atom_count_range(info.atom_counts, max(lo, len(required)), hi)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
-    return DeNovoSpec(lo, hi, task.elements)
+    return DeNovoSpec(lo, hi, task.elements, task.required)
+
+
+def _check_required(allowed: tuple[int, ...], required: tuple[int, ...], hi: int) -> None:
+    """ValueError naming required_elements outside the allowed ones, or more than `hi`."""
+    outside = sorted(set(required) - set(allowed)) if allowed else []
+    if outside:
+        names = ", ".join(Element.from_Z(z).symbol for z in outside)
+        raise ValueError(f"de novo required_elements {names} are not among the elements")
+    if len(required) > hi:
+        raise ValueError(f"de novo required_elements has {len(required)} elements; max_atoms {hi}")
 
 
 def _cell(spec: SampleSpecIn, info: EngineInfo, limits: Limits) -> np.ndarray:

@@ -8,11 +8,13 @@ secured as `security` says (default: the AUTOPERI_TLS_* / AUTOPERI_AUTH_TOKEN va
 is plaintext (`security.without_tls()` where the environment asks for TLS elsewhere).
 
     crystals = sample("127.0.0.1:50064", "SrTiO3", n=4, steps=10, seed=0)
+    spec = de_novo_spec(100, elements=("Li", "Fe", "P", "O"), required=("Li",), space_group=62)
+    crystals = sample_spec("127.0.0.1:50064", spec)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from autoperi.crystal.v1 import crystal_pb2
 from autoperi.sampler.v1 import sampler_pb2, sampler_pb2_grpc
@@ -78,6 +80,55 @@ def csp_spec(
     return spec
 
 
+def de_novo_spec(
+    n: int,
+    elements: Sequence[str] = (),
+    required: Sequence[str] = (),
+    atoms: tuple[int, int] = (0, 0),
+    space_group: int = 0,
+    steps: int = 0,
+    seed: int | None = None,
+    sampler: str = "",
+) -> sampler_pb2.SampleSpec:
+    """A de novo SampleSpec: `n` crystals with elements among `elements` (symbols; empty: any),
+    each of `required` in every one, `atoms` = (min, max) atoms per cell (0: unbounded) and,
+    for a checkpoint that takes it, space group `space_group` (0: any)."""
+    task = sampler_pb2.DeNovoTask(
+        min_atoms=atoms[0], max_atoms=atoms[1], elements=list(elements),
+        required_elements=list(required),
+    )  # fmt: skip
+    spec = sampler_pb2.SampleSpec(
+        de_novo=task,
+        num_samples=n,
+        num_steps=steps,
+        sampler=SAMPLERS[sampler],
+        constraints=sampler_pb2.Constraints(space_group_number=space_group),
+    )
+    if seed is not None:
+        spec.seed = seed
+    return spec
+
+
+def sample_spec(
+    address: str,
+    spec: sampler_pb2.SampleSpec,
+    *,
+    timeout: float = 300.0,
+    application: str = APPLICATION,
+    security: ClientSecurity | None = None,
+) -> list[Crystal]:
+    """The crystals of `spec` (e.g. `de_novo_spec(...)`) in one reply (raises grpc.RpcError:
+    INVALID_ARGUMENT with the reason for a request the checkpoint cannot serve)."""
+    with open_channel(address, security, CHANNEL_OPTIONS) as channel:
+        stub = sampler_pb2_grpc.SamplerServiceStub(channel)
+        reply = stub.Sample(
+            sampler_pb2.SampleRequest(spec=spec),
+            timeout=timeout,
+            metadata=metadata(application, timeout),
+        )
+    return [convert.from_proto(c) for c in reply.crystals]
+
+
 def sample(
     address: str,
     composition: str | Mapping[str, int],
@@ -93,14 +144,7 @@ def sample(
 ) -> list[Crystal]:
     """`n` crystals of `composition` from the sampler at `address` (raises grpc.RpcError)."""
     spec = csp_spec(composition, n, steps, seed, sampler, num_formula_units)
-    with open_channel(address, security, CHANNEL_OPTIONS) as channel:
-        stub = sampler_pb2_grpc.SamplerServiceStub(channel)
-        reply = stub.Sample(
-            sampler_pb2.SampleRequest(spec=spec),
-            timeout=timeout,
-            metadata=metadata(application, timeout),
-        )
-    return [convert.from_proto(c) for c in reply.crystals]
+    return sample_spec(address, spec, timeout=timeout, application=application, security=security)
 
 
 def sample_stream(

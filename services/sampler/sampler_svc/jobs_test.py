@@ -1,10 +1,12 @@
 """Validation and chunking of sampler requests, without Ray."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from svc_kit import InvalidInput, NotFound
 
-from sampler_svc import EngineInfo, Limits, SampleSpecIn, validate
+from sampler_svc import DeNovoSpec, EngineInfo, Limits, SampleSpecIn, validate
 
 INFO = EngineInfo("ckpt", ("euler", "heun"), "heun", 50, max_z=100)
 LIMITS = Limits(max_samples=100, max_atoms=100)
@@ -15,6 +17,9 @@ class _Engine:
 
     def nfe(self, sampler: str, steps: int) -> int:
         return steps * (2 if sampler == "heun" else 1)
+
+    def check(self, chunk) -> None:
+        pass
 
 
 def _spec(**fields) -> SampleSpecIn:
@@ -60,3 +65,34 @@ def test_chunks_respect_samples_and_atoms():
 def test_rejections_name_the_reason(fields, error, reason):
     with pytest.raises(error, match=reason):
         validate(_spec(**fields), _Engine(), LIMITS, arrival=0.0)
+
+
+def _de_novo(elements=(), required=(), hi=0) -> SampleSpecIn:
+    return SampleSpecIn(
+        task="de_novo", de_novo=DeNovoSpec(0, hi, elements, required), num_samples=1
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        (_de_novo(("Cu", "S"), ("Li",)), "required_elements Li are not among the elements"),
+        (_de_novo(required=("Qq",)), "required_elements has unknown symbols: 'Qq'"),
+        (_de_novo(required=("Li", "Na"), hi=1), "required_elements has 2 elements; max_atoms 1"),
+    ],
+    ids=["not-a-subset", "unknown", "too-many"],
+)
+def test_required_elements_are_checked(spec, reason):
+    info = dataclasses.replace(INFO, supports_de_novo=True, atom_counts=(0, 5, 5, 5))
+    engine = _Engine()
+    engine.info = info
+    with pytest.raises(InvalidInput, match=reason):
+        validate(spec, engine, LIMITS, arrival=0.0)
+
+
+def test_required_elements_raise_the_fewest_atoms():
+    engine = _Engine()
+    engine.info = dataclasses.replace(INFO, supports_de_novo=True, atom_counts=(0, 5, 5, 5))
+    job = validate(_de_novo(required=("Li", "O")), engine, LIMITS, arrival=0.0)
+    assert (job.de_novo.min_atoms, job.de_novo.max_atoms) == (2, 3)
+    assert job.de_novo.required == ("Li", "O")
