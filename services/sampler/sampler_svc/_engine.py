@@ -17,6 +17,7 @@ not a plain tensor file are refused with `autoperi_model.UnsafeCheckpoint`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -208,9 +209,22 @@ TASKS = ("csp", "dng")  # what a sampler serves: structures for compositions, de
 
 
 def check_servable(path: str | Path) -> None:
-    """Load the checkpoint once (`load_engine`) in this process, so a bad one is refused, with
-    its reason, before anything is deployed."""
-    load_engine(path)
+    """Load the checkpoint (`load_engine`) in this process, so a bad one is refused, with its
+    reason, before anything is deployed. A checkpoint that passed is not loaded again while
+    none of its files changed (the launch checks before starting Ray and again when it builds
+    the app)."""
+    directory = Path(path).resolve()
+    stamps = tuple(
+        (p.name, p.stat().st_mtime_ns, p.stat().st_size)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    ) if directory.is_dir() else ()  # fmt: skip
+    _check_once(str(directory), stamps)
+
+
+@functools.lru_cache(maxsize=8)
+def _check_once(directory: str, stamps: tuple) -> None:
+    load_engine(directory)  # a refusal raises and is not cached
 
 
 def load_engine(path: str | Path) -> Engine:

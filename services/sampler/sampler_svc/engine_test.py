@@ -244,6 +244,24 @@ def test_the_sampler_refuses_a_lattice_checkpoint_with_the_reason():
 SAFETY = "its weights (model.pt) are not a plain tensor file; refused for safety"
 
 
+def test_a_checked_checkpoint_is_loaded_again_only_when_a_file_changes(tmp_path, monkeypatch):
+    import shutil
+
+    from sampler_svc import _engine
+
+    copy = shutil.copytree(CHECKPOINT, tmp_path / "copy")
+    loads = []
+    monkeypatch.setattr(_engine, "load_engine", loads.append)
+    _engine._check_once.cache_clear()
+    check_servable(copy)
+    check_servable(copy)
+    assert len(loads) == 1
+    (copy / "manifest.json").write_text((copy / "manifest.json").read_text() + " ")
+    check_servable(copy)
+    assert len(loads) == 2
+    _engine._check_once.cache_clear()
+
+
 def test_the_sampler_refuses_a_tampered_checkpoint_before_deploying(tmp_path):
     tampered = tampered_checkpoint(CHECKPOINT, tmp_path / "tampered")
     for refuse in (check_servable, load_engine, lambda p: build_app(SamplerSettings(checkpoint=p))):
