@@ -17,7 +17,7 @@ from rich.table import Table
 
 _STAGES = {
     "validate": "validate the split (read, check, canonicalise)",
-    "stack": "start Ray + 5 services and wait until each answers",
+    "stack": "start Ray + the 6 services and wait until each answers",
     "ingest": "ingest service: the Perov-5 subset onto `main`",
     "featurise": "featurestore: tensor shards of that commit",
     "sample": "sampler service (Ray Serve): CSP samples, committed checkpoint",

@@ -1,5 +1,5 @@
 """What `autoperi explore` reads: a samples JSON (`autoperi sample`), a folder of CIF files, or a
-loop report folder (`round-<k>.cif` selections, `round-<k>.md` tables, `journal.json`).
+loop report folder (`round-<k>.cif` selections, `round-<k>.json` scores, `journal.json`).
 
 Every source becomes a list of `Entry` (a crystal, where it came from, and the energy, E_hull and
 round when the source states them). Problems with the input raise `UserError` naming the path and
@@ -25,7 +25,6 @@ HULL_KEYS = ("e_above_hull", "e_hull")
 _CANDIDATE = re.compile(r"^candidate(\d+)_")
 _CIF_SUFFIXES = (".cif", ".cif.gz")
 _ROUND_CIF = re.compile(r"^round-(\d+)\.cif$")
-_TABLE_HEADER = "| # | formula | E (eV/atom) |"
 
 
 @dataclass(frozen=True)
@@ -150,10 +149,10 @@ def _cif_crystals(file: Path) -> Iterator[tuple[str, Crystal]]:
 
 def _loop_report(path: Path) -> Iterator[Entry]:
     """The selected crystals of each round (`round-<k>.cif`), with the energies and E_hull of
-    the round's table (`round-<k>.md`, written by loop_svc's report)."""
+    the round's scores (`round-<k>.json`, written by loop_svc's report)."""
     rounds = sorted((int(m.group(1)), p) for p in path.iterdir() if (m := _ROUND_CIF.match(p.name)))
     for k, cif in rounds:
-        scores = _round_table(path / f"round-{k}.md")
+        scores = _round_scores(path / f"round-{k}.json")
         for key, crystal in _cif_crystals(cif):
             match = _CANDIDATE.match(key)
             index = int(match.group(1)) if match else None
@@ -163,21 +162,13 @@ def _loop_report(path: Path) -> Iterator[Entry]:
                          round=k)  # fmt: skip
 
 
-def _round_table(path: Path) -> dict[int, tuple[float | None, float | None]]:
-    """{candidate index: (energy per atom, E_hull)} from a round's markdown table ({} if none)."""
+def _round_scores(path: Path) -> dict[int, tuple[float | None, float | None]]:
+    """{candidate index: (energy per atom, E_hull)} of a round's selection ({} without the
+    file); UserError for a file that is not one."""
     if not path.is_file():
         return {}
-    rows, in_table = {}, False
-    for line in _read_text(path).splitlines():
-        in_table = in_table or line.startswith(_TABLE_HEADER)
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if in_table and len(cells) >= 5 and cells[0].isdigit():
-            rows[int(cells[0])] = (_float_or_none(cells[2]), _float_or_none(cells[4]))
-    return rows
-
-
-def _float_or_none(text: str) -> float | None:
     try:
-        return float(text)
-    except ValueError:
-        return None
+        rows = json.loads(_read_text(path))
+        return {int(r["index"]): (r.get("energy_per_atom"), r.get("e_above_hull")) for r in rows}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path} is not a loop round's scores: {exc}") from None

@@ -47,12 +47,11 @@ def test_loop_report_reads_each_rounds_selection_with_its_energies():
     journal = json.loads((DEMO_LOOP / "journal.json").read_text())
     assert kind == "loop report"
     assert len(entries) == sum(len(r.get("selected", [])) for r in journal["rounds"])
-    table = (DEMO_LOOP / "round-1.md").read_text()
+    scores = {r["index"]: r for r in json.loads((DEMO_LOOP / "round-1.json").read_text())}
     for entry in entries:
-        index = entry.key.split("#")[1]
-        row = re.search(rf"^\| {index} \| (\S+) \| (\S+) \|", table, re.MULTILINE)
-        assert row and row.group(1) == entry.crystal.formula
-        assert entry.energy_per_atom == pytest.approx(float(row.group(2)))
+        row = scores[int(entry.key.split("#")[1])]
+        assert row["formula"] == entry.crystal.formula
+        assert entry.energy_per_atom == row["energy_per_atom"]
         assert entry.round == 1 and entry.e_above_hull is None  # the demo's scorer has no hull
 
 

@@ -3,7 +3,8 @@ validity and novelty counts, space groups, pictures of the best new structures),
 over all rounds, and the journal as JSON.
 
 Files under `out_dir`: `README.md` (summary), `journal.json`, `round-<k>.md`,
-`round-<k>_<figure>.png`, `round-<k>.cif` (the selected structures).
+`round-<k>_<figure>.png`, `round-<k>.cif` (the selected structures) and `round-<k>.json` (their
+scores: candidate index, formula, energy per atom, E_hull, space group, content hash).
 """
 
 from __future__ import annotations
@@ -76,7 +77,13 @@ def round_report(journal: dict, rnd: dict, files: Path, out_dir: Path) -> Path:
     figures = figures_of(rows, crystals, selected, out_dir, name)
     path = out_dir / f"{name}.md"
     path.write_text(round_markdown(rnd, rows, selected, figures))
+    selection = [{"index": i, **{k: rows[i][k] for k in SELECTED_FIELDS}} for i in selected]
+    (out_dir / f"{name}.json").write_text(json.dumps(selection, indent=1))
     return path
+
+
+SELECTED_FIELDS = ("formula", "energy_per_atom", "e_above_hull", "space_group_number",
+                   "space_group_symbol", "content_hash")  # fmt: skip
 
 
 def round_markdown(rnd: dict, rows: list[dict], selected: Sequence[int], figures: dict) -> str:

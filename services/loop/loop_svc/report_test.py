@@ -51,3 +51,6 @@ def test_the_report_has_the_rounds_table_and_figures(tmp_path, data_dir):
         assert (out / f"round-1_{name}.png").stat().st_size > 1000
         assert f"round-1_{name}.png" in page
     assert json.loads((out / "journal.json").read_text())["rounds"][0]["index"] == 1
+    scores = json.loads((out / "round-1.json").read_text())
+    assert [row["index"] for row in scores] == [4, 0]
+    assert scores[0]["content_hash"] == crystals[4].content_hash()
