@@ -6,6 +6,9 @@ replica_cpus, the admission limits and batching knobs); fields not given come fr
 AUTOPERI_SAMPLER_* variables of the process that builds the app, or their defaults; an unknown
 name is refused. What Serve owns stays in the config file: the gRPC proxy (`grpc_options` with
 `SERVICER_FUNCTIONS`) and any per-deployment override (e.g. `max_replicas_per_node`).
+
+TLS settings are refused here: Serve's proxy binds plaintext only and, unlike `autoperi serve
+sampler`, a Serve config has no TLS relay in front of it; terminate TLS at the ingress.
 """
 
 from typing import Any
@@ -19,4 +22,11 @@ def build(args: dict[str, Any]):
     unknown = sorted(set(args) - set(SamplerSettings.model_fields))
     if unknown:
         raise ValueError(f"unknown sampler settings in the Serve config args: {unknown}")
-    return build_app(SamplerSettings(**args))
+    settings = SamplerSettings(**args)
+    if settings.tls:
+        raise ValueError(
+            "a Serve config cannot serve the sampler over TLS (Serve's gRPC proxy binds plaintext"
+            " only and there is no relay in front of it here): leave the TLS settings unset and"
+            " terminate TLS in front of the proxy, or run `autoperi serve sampler`"
+        )
+    return build_app(settings)

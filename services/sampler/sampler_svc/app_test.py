@@ -35,5 +35,5 @@ def test_tokens_reach_the_replicas_and_tls_is_refused(tmp_path):
     app = build({"checkpoint": str(CHECKPOINT), "auth_tokens_file": str(tokens)})
     assert app._bound_deployment.init_args[3] == str(tokens.resolve())
     pem = {"tls_cert_file": str(tokens), "tls_key_file": str(tokens)}  # refused before reading
-    with pytest.raises(ValueError, match="terminate TLS in front"):
+    with pytest.raises(ValueError, match="terminate TLS in front of the proxy"):
         build({"checkpoint": str(CHECKPOINT), **pem})
