@@ -144,10 +144,25 @@ def _novelty(ctx: Context, samples, subset, out: Outcome) -> None:
             continue
         e_hull = out.columns[key][subset]
         scored = np.isfinite(out.columns["energy_sp" if kind == "sp" else "energy_relaxed"][subset])
+        n_valid = int(out.columns["valid"].sum())
         for t in ctx.settings.stable_thresholds:
             sun = unique & novel & scored & (np.nan_to_num(e_hull, nan=np.inf) <= t)
-            denominator = max(int(scored.sum()), 1)
-            beyond[f"sun_{kind}_le_{t:g}"] = float(sun.sum() / denominator)
+            of_scored, of_all = sun_shares(sun, scored, n_valid, len(samples))
+            beyond[f"sun_{kind}_le_{t:g}"] = of_scored
+            beyond[f"sun_{kind}_le_{t:g}_of_all"] = of_all
+
+
+def sun_shares(sun: np.ndarray, scored: np.ndarray, n_valid: int, n_samples: int):
+    """(share of the scored samples that are S.U.N., share of all generated samples).
+
+    `sun` and `scored` are (m,) booleans over the property subset, a random subset of the
+    `n_valid` valid samples (all of them when none was left out). The share of all samples
+    counts invalid samples and samples CHGNet could not score as not S.U.N. (MatterGen's
+    denominator); a subset's rate is extrapolated to all valid samples.
+    """
+    of_scored = float(sun.sum() / max(int(scored.sum()), 1))
+    of_all = float(sun.sum() / max(len(sun), 1) * n_valid / max(n_samples, 1))
+    return of_scored, of_all
 
 
 def _symmetry(ctx: Context, samples, ref, out: Outcome) -> None:
