@@ -29,6 +29,7 @@ from ._io import (
     write_samples_json,
 )
 from ._match import CSP_MATCHER, match_metrics, rms_pair
+from ._novelty import novelty, uniqueness
 from ._parallel import Pool, ProgressFn
 from ._perturb import perturb
 from ._plots import figure, structure_pictures
@@ -74,6 +75,7 @@ __all__ = [
     "hull_document",
     "load_samples",
     "match_metrics",
+    "novelty",
     "parse_reference",
     "perturb",
     "potential_protocol",
@@ -87,6 +89,7 @@ __all__ = [
     "structural_check",
     "structure_key",
     "structure_pictures",
+    "uniqueness",
     "w1",
     "write_json_document",
     "write_samples_json",

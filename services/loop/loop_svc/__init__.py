@@ -1,6 +1,7 @@
 """loop_svc: the active-learning loop (sample -> score -> select -> ingest -> fine-tune ->
-evaluate -> merge if better), resumable from its journal, and LoopService (loop.v1), which runs
-loops in background threads and resumes them after a restart.
+evaluate -> merge if better: by a held-out CSP metric, or by the S.U.N. yield of fresh samples),
+resumable from its journal, and LoopService (loop.v1), which runs loops in background threads
+and resumes them after a restart.
 
     server = create_server(LoopSettings(), LoopDeps.from_settings(settings))   # the service
     clients = build_clients(spec, Addresses(), "autoperi-data", cache)   # or in one process
@@ -18,6 +19,7 @@ __all__ = [
     "Addresses",
     "CandidateScore",
     "Candidates",
+    "ChemicalSpace",
     "CspEvaluator",
     "Evaluation",
     "FineTune",
@@ -38,10 +40,14 @@ __all__ = [
     "Selection",
     "SelectionCriteria",
     "TrainerClient",
+    "YieldComparison",
+    "YieldEvaluator",
+    "bootstrap_interval",
     "build_clients",
     "create_server",
     "held_out_crystals",
     "loop_to_proto",
+    "merge_decision",
     "request_to_spec",
     "round_branch",
     "round_to_proto",
@@ -51,7 +57,9 @@ __all__ = [
     "select_candidates",
     "spec_to_request",
     "store_checkpoint",
+    "sun_indicators",
     "write_report",
+    "yield_of",
 ]
 
 __getattr__ = lazy_exports(
@@ -73,8 +81,8 @@ __getattr__ = lazy_exports(
         "LoopClients": "._clients",
         "TrainerClient": "._clients",
         "LoopEngine": "._engine",
-        "LoopFailed": "._engine",
-        "LoopStopped": "._engine",
+        "LoopFailed": "._errors",
+        "LoopStopped": "._errors",
         "round_branch": "._engine",
         "CspEvaluator": "._evaluate",
         "LocalSampler": "._evaluate",
@@ -92,8 +100,15 @@ __getattr__ = lazy_exports(
         "Selection": "._select",
         "SelectionCriteria": "._select",
         "select_candidates": "._select",
+        "ChemicalSpace": "._spec",
         "Evaluation": "._spec",
         "FineTune": "._spec",
         "LoopSpec": "._spec",
+        "YieldComparison": "._yield",
+        "bootstrap_interval": "._yield",
+        "merge_decision": "._yield",
+        "sun_indicators": "._yield",
+        "yield_of": "._yield",
+        "YieldEvaluator": "._yield_eval",
     },
 )

@@ -26,6 +26,8 @@ from svc_kit import open_channel
 from xtal import Crystal
 from xtal.convert import as_proto
 
+from loop_svc._spec import ChemicalSpace
+
 BATCH = 256  # crystals per ingest message
 
 
@@ -34,20 +36,28 @@ Sendable = CrystalMessage | Crystal  # messages are sent as they are, Crystals c
 
 
 class Sampler(Protocol):
-    """CSP candidates: `n` crystals per composition, in order; (their messages, checkpoint id
-    that made them)."""
+    """Candidates and the checkpoint id that made them: `sample`, CSP, `n` crystals per
+    composition, in order; `sample_de_novo`, `n` de novo crystals on a chemical space."""
 
     def sample(
         self, compositions: Sequence[str], n: int, steps: int, seed: int, checkpoint_id: str
     ) -> tuple[list[CrystalMessage], str]: ...
 
+    def sample_de_novo(
+        self, space: ChemicalSpace, n: int, steps: int, seed: int, checkpoint_id: str
+    ) -> tuple[list[CrystalMessage], str]: ...
+
 
 class Scorer(Protocol):
-    """Scores (scorer_svc.Scores) per crystal, novelty against (dataset, ref)."""
+    """Scores (scorer_svc.Scores) per crystal, in order: novelty against (dataset, ref) (no
+    novelty check when `dataset` is None); with `relax`, of the relaxed structures, whose cells
+    come back in `Scores.lattice` / `frac_coords`."""
 
     def has_hull(self) -> bool: ...
 
-    def score(self, crystals: Sequence[Sendable], dataset: str, ref: str) -> list[Any]: ...
+    def score(
+        self, crystals: Sequence[Sendable], dataset: str | None, ref: str, relax: bool = False
+    ) -> list[Any]: ...
 
 
 class Evaluator(Protocol):
@@ -95,6 +105,31 @@ class GrpcSampler:
                 served = reply.checkpoint_id
         return crystals, served
 
+    def sample_de_novo(
+        self, space: ChemicalSpace, n: int, steps: int, seed: int, checkpoint_id: str
+    ) -> tuple[list[CrystalMessage], str]:
+        """One de novo request (`sampler.v1.DeNovoTask` of the space); `checkpoint_id` is not
+        sent, as in `sample`."""
+        from sampler_svc.client import CHANNEL_OPTIONS, metadata
+
+        spec = de_novo_request(space, n, steps, seed)
+        with open_channel(self.address, options=CHANNEL_OPTIONS) as channel:
+            reply = sampler_pb2_grpc.SamplerServiceStub(channel).Sample(
+                sampler_pb2.SampleRequest(spec=spec),
+                timeout=self.timeout_s,
+                metadata=metadata(timeout=self.timeout_s),
+            )
+        return list(reply.crystals), reply.checkpoint_id
+
+
+def de_novo_request(space: ChemicalSpace, n: int, steps: int, seed: int) -> sampler_pb2.SampleSpec:
+    """The sampler's de novo SampleSpec of `n` samples on `space` (DeNovoTask: elements,
+    required elements, atom range), `steps` integration steps (0: the checkpoint's), `seed`."""
+    from sampler_svc.client import de_novo_spec
+
+    atoms = (space.min_atoms, space.max_atoms)
+    return de_novo_spec(n, space.elements, space.required, atoms, steps=steps, seed=seed)
+
 
 class GrpcScorer:
     """The scorer service (CHGNet energies, validity, novelty, hull)."""
@@ -108,12 +143,20 @@ class GrpcScorer:
             info = stub.GetScorerInfo(scorer_pb2.GetScorerInfoRequest(), timeout=30)
         return info.hull_configured
 
-    def score(self, crystals: Sequence[Sendable], dataset: str, ref: str) -> list[Any]:
-        """One scorer_svc.Scores per crystal, in order (messages are sent as they are)."""
+    def score(
+        self, crystals: Sequence[Sendable], dataset: str | None, ref: str, relax: bool = False
+    ) -> list[Any]:
+        """One scorer_svc.Scores per crystal, in order (messages are sent as they are); relaxed
+        when `relax` (or this client's `relax`), with the relaxed cells."""
         from scorer_svc import Reference, ScoreOptions
         from scorer_svc.client import score
 
-        options = ScoreOptions(relax=self.relax, novelty_reference=Reference(dataset, ref))
+        relax = relax or self.relax
+        options = ScoreOptions(
+            relax=relax,
+            include_relaxed_crystal=relax,
+            novelty_reference=None if dataset is None else Reference(dataset, ref),
+        )
         return score(self.address, crystals, options, timeout_s=self.timeout_s)
 
 

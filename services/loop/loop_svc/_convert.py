@@ -13,7 +13,7 @@ from autoperi.sampler.v1 import sampler_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from svc_kit import public_text
 
-from loop_svc._spec import LoopSpec
+from loop_svc._spec import ChemicalSpace, Evaluation, LoopSpec
 
 _STATES = {
     "pending": pb.LOOP_STATE_PENDING,
@@ -27,6 +27,14 @@ _COPIED = (
     "num_scored", "num_valid", "num_novel", "num_selected", "merged", "merge_commit_id",
     "decision",
 )  # fmt: skip
+_OPTIONAL = (
+    "metric_before", "metric_after", "yield_before", "yield_after", "yield_diff_low",
+    "yield_diff_high",
+)  # fmt: skip
+_OBJECTIVES = {
+    "metric": pb.EVALUATION_OBJECTIVE_METRIC,
+    "sun_yield": pb.EVALUATION_OBJECTIVE_SUN_YIELD,
+}
 
 
 def _time(seconds: float | None) -> Timestamp | None:
@@ -56,9 +64,10 @@ def round_to_proto(rnd: dict[str, Any]) -> pb.Round:
         started=_time(rnd.get("started")),
         finished=_time(rnd.get("finished")),
     )
-    for name in ("metric_before", "metric_after"):
+    for name in _OPTIONAL:
         if rnd.get(name) is not None:
             setattr(message, name, rnd[name])
+    message.num_sun = rnd.get("num_sun", 0)
     return message
 
 
@@ -85,8 +94,8 @@ def loop_to_proto(journal: dict[str, Any], cancelling: bool = False) -> pb.Loop:
 def spec_to_request(spec: LoopSpec) -> pb.StartLoopRequest:
     """The StartLoopRequest of a spec whose base checkpoint is an id (`_request.request_to_spec`
     gives the spec back)."""
-    tune, evaluation, selection = spec.fine_tune, spec.evaluation, spec.selection
-    return pb.StartLoopRequest(
+    tune, selection = spec.fine_tune, spec.selection
+    request = pb.StartLoopRequest(
         name=spec.name,
         dataset=common_pb2.DatasetRef(dataset=spec.dataset, ref=spec.branch),
         base_checkpoint_id=spec.base_checkpoint,
@@ -107,15 +116,37 @@ def spec_to_request(spec: LoopSpec) -> pb.StartLoopRequest:
             learning_rate=tune.learning_rate,
             ema_decay=tune.ema_decay,
         ),
-        evaluation=pb.EvaluationSpec(
-            dataset=common_pb2.DatasetRef(dataset=evaluation.dataset, ref=evaluation.ref),
-            metric=evaluation.metric,
-            higher_is_better=evaluation.higher_is_better,
-            min_improvement=evaluation.min_improvement,
-            max_crystals=evaluation.size,
-            num_steps=evaluation.steps,
-        ),
+        evaluation=_evaluation(spec.evaluation),
         sample_current_checkpoint=spec.sample_in_process,
+    )
+    space = spec.chemical_space
+    if space is not None:
+        request.chemical_space.CopyFrom(_chemical_space(spec, space))
+    return request
+
+
+def _chemical_space(spec: LoopSpec, space: ChemicalSpace) -> pb.ChemicalSpace:
+    return pb.ChemicalSpace(
+        allowed_elements=space.elements, required_elements=space.required,
+        num_samples=spec.samples_per_target, min_atoms=space.min_atoms,
+        max_atoms=space.max_atoms, steps=spec.sample_steps, seed=spec.seed,
+    )  # fmt: skip
+
+
+def _evaluation(evaluation: Evaluation) -> pb.EvaluationSpec:
+    return pb.EvaluationSpec(
+        dataset=common_pb2.DatasetRef(dataset=evaluation.dataset, ref=evaluation.ref),
+        metric=evaluation.metric,
+        higher_is_better=evaluation.higher_is_better,
+        min_improvement=evaluation.min_improvement,
+        max_crystals=evaluation.size,
+        num_steps=evaluation.steps,
+        objective=_OBJECTIVES[evaluation.objective],
+        yield_samples=evaluation.yield_samples,
+        stable_e_above_hull=evaluation.stable_e_above_hull,
+        bootstrap_resamples=evaluation.bootstrap_resamples,
+        confidence=evaluation.confidence,
+        max_csp_drop=evaluation.max_csp_drop,
     )
 
 

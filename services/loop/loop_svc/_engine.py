@@ -1,12 +1,20 @@
 """The active-learning loop: for each round sample -> score -> select -> ingest -> fine-tune ->
-evaluate -> merge (only if the held-out metric improves by `min_improvement`).
+evaluate -> merge (only if the objective says so, `_objectives`: the held-out metric improves by
+`min_improvement`, or the S.U.N. yield of fresh samples improves with the CSP guard holding).
+
+With the S.U.N. yield objective, candidates are scored relaxed and their relaxed crystals are
+ingested (a candidate the scorer returned no relaxed crystal for is ingested as sampled; its
+score row says `"relaxed": false`); the loop fails at its start when the scorer has no hull; the
+seed dataset commit (the branch's head when the loop starts) is the novelty reference of every
+yield, and yields are cached per checkpoint in the journal (`yields`).
 
 Idempotent and resumable. Each stage's results go into the journal before the stage is marked
 done, and every stage can be redone safely after a crash: sampling is seeded by (seed, round) and
 its candidates are kept in a file (the sampler's messages, which later stages send on as they are;
 only a resumed round reads them back); scoring and selection are pure; the ingest dedups by
 content hash; the training run's request_id is derived from (loop id, round, attempt), so a retried
-StartRun returns the same run; evaluation is seeded; merging a merged branch is a no-op.
+StartRun returns the same run; evaluation is seeded (and cached per checkpoint); merging a merged
+branch is a no-op.
 """
 
 from __future__ import annotations
@@ -24,8 +32,10 @@ from autoperi.training.v1 import training_pb2 as tpb
 
 from loop_svc._candidates import FILE_NAME, Candidates, write_atomic
 from loop_svc._clients import LoopClients, fetch_checkpoint_dir
+from loop_svc._errors import LoopFailed, LoopStopped
 from loop_svc._journal import STAGES, Journal
-from loop_svc._rounds import candidate_scores, fingerprint_fn, score_row
+from loop_svc._objectives import MetricObjective, YieldObjective
+from loop_svc._rounds import candidate_scores, fingerprint_fn, relaxed_messages, score_row
 from loop_svc._select import SelectionCriteria, select_candidates
 from loop_svc._spec import LoopSpec
 
@@ -33,14 +43,7 @@ log = logging.getLogger("loop_svc.engine")
 
 
 _NO_HULL = "the scorer has no hull: ranked by energy above the round's lowest of its formula"
-
-
-class LoopFailed(RuntimeError):
-    """A stage could not finish (the reason is one sentence; the journal says where)."""
-
-
-class LoopStopped(Exception):
-    """`should_stop` said so before a stage; the journal is left as it was (state running)."""
+RELAXED_FILE = "relaxed.pb"  # a round's scored (relaxed) crystals, aligned with its candidates
 
 
 def round_branch(loop_id: str, index: int) -> str:
@@ -66,6 +69,13 @@ class LoopEngine:
         self.should_stop = should_stop
         self.cache = journal.directory / "checkpoints"
         self._kept: tuple[int, Candidates] | None = None  # the current round's, once known
+        self._seed_crystals: list | None = None  # the yield's novelty reference, once read
+        evaluation = spec.evaluation
+        self.objective = (
+            YieldObjective(evaluation, self._evaluation, self._yield, spec.seed)
+            if evaluation.sun_yield
+            else MetricObjective(evaluation, self._evaluation)
+        )
 
     def run(self) -> dict[str, Any]:
         data = self.journal.data
@@ -73,6 +83,7 @@ class LoopEngine:
         self.journal.save()
         try:
             self._base()
+            self._yield_preconditions()
             for index in range(1, self.spec.num_rounds + 1):
                 self._round(index)
         except LoopStopped:
@@ -103,6 +114,22 @@ class LoopEngine:
             checkpoint_id, _ = publish_checkpoint(objects, Path(base), "base", 0, 0, {})
         data["base_checkpoint_id"] = data["current_checkpoint_id"] = checkpoint_id
         self.journal.save()
+
+    def _yield_preconditions(self) -> None:
+        """The yield objective needs a scorer hull (LoopFailed otherwise), and records the seed
+        dataset commit once: the branch's head when the loop starts."""
+        if not self.spec.evaluation.sun_yield:
+            return
+        if not self.clients.scorer.has_hull():
+            raise LoopFailed(
+                "the S.U.N. yield objective needs a scorer with a hull reference (E_hull decides"
+                " stability): start the scorer with hull_entries (AUTOPERI_SCORER_HULL_ENTRIES)"
+            )
+        data = self.journal.data
+        if not data.get("seed_commit_id"):
+            head = self.clients.ingest.branches(self.spec.dataset)[self.spec.branch]
+            data["seed_commit_id"] = head.head_commit_id
+            self.journal.save()
 
     def _round(self, index: int) -> None:
         rnd = self.journal.round(index)
@@ -138,14 +165,25 @@ class LoopEngine:
     def _scores(self, index: int) -> list[dict[str, Any]]:
         return json.loads((self._files(index) / "scores.json").read_text())
 
+    def _ingestable(self, index: int) -> Candidates:
+        """What the round ingests: its relaxed crystals (yield objective), else its candidates."""
+        if not self.spec.evaluation.sun_yield:
+            return self._candidates(index)
+        return Candidates.read(self._files(index) / RELAXED_FILE)
+
     # -- stages ----------------------------------------------------------------------------
 
     def _sampling(self, index: int, rnd: dict) -> None:
         spec, checkpoint = self.spec, self.journal.data["current_checkpoint_id"]
-        messages, used = self.clients.sampler.sample(
-            spec.targets, spec.samples_per_target, spec.sample_steps,
-            spec.seed + 1000 * index, checkpoint,
-        )  # fmt: skip
+        sampler, seed = self.clients.sampler, spec.seed + 1000 * index
+        if spec.chemical_space is not None:
+            messages, used = sampler.sample_de_novo(
+                spec.chemical_space, spec.samples_per_target, spec.sample_steps, seed, checkpoint
+            )
+        else:
+            messages, used = sampler.sample(
+                spec.targets, spec.samples_per_target, spec.sample_steps, seed, checkpoint
+            )
         candidates = Candidates(messages)
         candidates.write(self._files(index) / FILE_NAME)
         self._kept = (index, candidates)
@@ -153,15 +191,28 @@ class LoopEngine:
         rnd["current_checkpoint_id"] = checkpoint
 
     def _scoring(self, index: int, rnd: dict) -> None:
-        candidates = self._candidates(index)
-        scores = self.clients.scorer.score(candidates.messages, self.spec.dataset, self.spec.branch)
+        candidates, spec, relax = self._candidates(index), self.spec, self.spec.evaluation.sun_yield
+        args, scorer = (candidates.messages, spec.dataset, spec.branch), self.clients.scorer
+        scores = scorer.score(*args, relax=True) if relax else scorer.score(*args)
         rows = [score_row(c, s) for c, s in zip(candidates, scores, strict=True)]
+        if relax:
+            rnd["num_relaxed"] = self._keep_relaxed(index, candidates, scores, rows)
         write_atomic(self._files(index) / "scores.json", json.dumps(rows).encode())
         rnd.update(
             num_scored=sum(not r["error"] for r in rows),
             num_valid=sum(r["structure_valid"] and r["composition_valid"] for r in rows),
             num_novel=sum(r["novel"] is True for r in rows),
         )
+
+    def _keep_relaxed(self, index: int, candidates: Candidates, scores, rows: list) -> int:
+        """Store the round's relaxed crystals (what it ingests) and mark each row `relaxed`
+        (False: the scorer sent no relaxed crystal, the candidate is kept as sampled); how many
+        are relaxed."""
+        messages, relaxed = relaxed_messages(candidates, scores)
+        Candidates(messages).write(self._files(index) / RELAXED_FILE)
+        for row, flag in zip(rows, relaxed, strict=True):
+            row["relaxed"] = flag
+        return sum(relaxed)
 
     def _selecting(self, index: int, rnd: dict) -> None:
         criteria, notes, hull = self.spec.selection, [], self.clients.scorer.has_hull()
@@ -174,11 +225,12 @@ class LoopEngine:
         scores = candidate_scores(self._scores(index), per_composition=not hull)
         selection = select_candidates(scores, criteria, fingerprint_fn(crystals))
         reasons: dict[str, int] = {}
+        ingestable = self._ingestable(index)
         for reason in selection.dropped.values():
             reasons[reason] = reasons.get(reason, 0) + 1
         rnd.update(
             selected=list(selection.selected),
-            selected_hashes=[crystals[i].content_hash() for i in selection.selected],
+            selected_hashes=[ingestable[i].content_hash() for i in selection.selected],
             selection_counts=selection.counts,
             dropped=reasons,
             num_selected=len(selection.selected),
@@ -186,8 +238,12 @@ class LoopEngine:
         )
 
     def _ingesting(self, index: int, rnd: dict) -> None:
-        chosen = self._candidates(index).chosen(rnd["selected"])
+        chosen = self._ingestable(index).chosen(rnd["selected"])
         ingest, spec = self.clients.ingest, self.spec
+        if spec.evaluation.sun_yield:
+            rows = self._scores(index)
+            relaxed = sum(rows[i]["relaxed"] for i in rnd["selected"])
+            rnd.update(ingested_relaxed=relaxed, ingested_unrelaxed=len(chosen) - relaxed)
         reply = ingest.ingest(
             spec.dataset, rnd["branch"], spec.branch, chosen,
             message=f"loop {self.journal.loop_id} round {index}: {len(chosen)} selected",
@@ -250,38 +306,53 @@ class LoopEngine:
     def _evaluating(self, index: int, rnd: dict) -> None:
         if not rnd["checkpoint_id"]:
             return
-        metric = self.spec.evaluation.metric
-        before = self._evaluation(self.journal.data["current_checkpoint_id"])
-        after = self._evaluation(rnd["checkpoint_id"])
-        rnd.update(metric_before=before[metric], metric_after=after[metric])
-        rnd["evaluation_before"], rnd["evaluation_after"] = before, after
+        before = self.journal.data["current_checkpoint_id"]
+        rnd.update(self.objective.evaluate(before, rnd["checkpoint_id"]))
 
     def _evaluation(self, checkpoint_id: str) -> dict[str, float]:
-        """Held-out metrics of a checkpoint, computed once per checkpoint (kept in the journal)."""
+        """Held-out metrics of a checkpoint, computed once per checkpoint (kept in the journal);
+        {} for a checkpoint that serves no CSP."""
         known = self.journal.data["evaluations"]
         if checkpoint_id not in known:
             known[checkpoint_id] = self.clients.evaluator.evaluate(checkpoint_id)
             self.journal.save()
         return known[checkpoint_id]
 
+    def _yield(self, checkpoint_id: str) -> dict[str, Any]:
+        """The S.U.N. yield record of a checkpoint (`_yield_eval`), computed once per checkpoint
+        (kept in the journal, so a resumed loop does not draw and relax again)."""
+        known = self.journal.data.setdefault("yields", {})
+        if checkpoint_id not in known:
+            from loop_svc._evaluate import LocalSampler
+            from loop_svc._yield_eval import YieldEvaluator
+
+            local = LocalSampler(self.clients.objects, self.cache)
+            evaluator = YieldEvaluator(
+                self.spec, self.clients.scorer, local.generator, self._seed_reference,
+                self.journal.directory / "yields",
+            )  # fmt: skip
+            known[checkpoint_id] = evaluator.evaluate(checkpoint_id)
+            self.journal.save()
+        return known[checkpoint_id]
+
+    def _seed_reference(self) -> list:
+        """The crystals of the seed dataset commit (the yield's novelty reference), read once."""
+        if self._seed_crystals is None:
+            commit = self.journal.data["seed_commit_id"]
+            _, self._seed_crystals = self.clients.ingest.read_crystals(self.spec.dataset, commit, 0)
+        return self._seed_crystals
+
     def _merging(self, index: int, rnd: dict) -> None:
         if not rnd["checkpoint_id"]:
             rnd.update(merged=False, decision="not merged: nothing was selected this round")
             return
-        evaluation = self.spec.evaluation
-        before, after = rnd["metric_before"], rnd["metric_after"]
-        gain = after - before if evaluation.higher_is_better else before - after
-        change = f"{evaluation.metric} {before:.4f} -> {after:.4f} ({gain:+.4f})"
-        if not gain >= evaluation.min_improvement:  # NaN (no metric) never merges
-            rnd.update(
-                merged=False,
-                decision=f"not merged: {change} is below min_improvement "
-                f"{evaluation.min_improvement:g}",
-            )
+        merge, decision = self.objective.decide(rnd)
+        if not merge:
+            rnd.update(merged=False, decision=decision)
             return
         commit = self.clients.ingest.merge(
             self.spec.dataset, rnd["branch"], self.spec.branch,
-            f"loop {self.journal.loop_id} round {index}: {change}",
+            f"loop {self.journal.loop_id} round {index}: {decision.removeprefix('merged: ')}",
         )  # fmt: skip
-        rnd.update(merged=True, merge_commit_id=commit, decision=f"merged: {change}")
+        rnd.update(merged=True, merge_commit_id=commit, decision=decision)
         self.journal.data["current_checkpoint_id"] = rnd["checkpoint_id"]

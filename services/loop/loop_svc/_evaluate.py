@@ -1,5 +1,5 @@
 """Held-out CSP evaluation of a checkpoint, in-process (autoperi_model.Generator), and the
-in-process sampler that samples from any checkpoint of the object store.
+in-process sampler that samples (CSP or de novo) from any checkpoint of the object store.
 
 Metric: DiffCSP's k = 1 match rate (CDVAE gating: the prediction must be valid) over a small,
 fixed held-out set: one sample per held-out crystal with its exact atom list, matched with
@@ -20,6 +20,7 @@ from storage import ObjectStore
 from xtal import Crystal, convert
 
 from loop_svc._clients import CrystalMessage, fetch_checkpoint_dir
+from loop_svc._spec import ChemicalSpace
 
 log = logging.getLogger("loop_svc.evaluate")
 
@@ -61,6 +62,21 @@ class LocalSampler:
         crystals = generator.generate_csp(list(compositions), n, steps or None, seed=seed)
         return [convert.to_proto(c) for c in crystals], checkpoint_id
 
+    def sample_de_novo(
+        self, space: ChemicalSpace, n: int, steps: int, seed: int, checkpoint_id: str
+    ) -> tuple[list[CrystalMessage], str]:
+        """`n` de novo crystals on `space` (sample i seeded by `sample_seed(seed, i)`)."""
+        elements, required = space.atomic_numbers()
+        crystals = self._generators.get(checkpoint_id).generate_dng(
+            n, steps or None, seed=seed, elements=elements,
+            atoms=(space.min_atoms, space.max_atoms), required=required,
+        )  # fmt: skip
+        return [convert.to_proto(c) for c in crystals], checkpoint_id
+
+    def generator(self, checkpoint_id: str):  # -> autoperi_model.Generator
+        """The checkpoint's generator (loaded once; the last one used is kept)."""
+        return self._generators.get(checkpoint_id)
+
 
 class CspEvaluator:
     """k = 1 CSP match rate of a checkpoint on `held_out` (see the module docstring)."""
@@ -79,10 +95,14 @@ class CspEvaluator:
         self._generators = _Generators(objects, cache)
 
     def evaluate(self, checkpoint_id: str) -> dict[str, float]:
-        """{"match_rate", "rmse", "n_matched", "n", "valid_rate"} of the checkpoint."""
+        """{"match_rate", "rmse", "n_matched", "n", "valid_rate"} of the checkpoint; {} for a
+        checkpoint that does not serve CSP (a de novo-only one)."""
         from autoperi_eval import composition_valid, match_metrics, rms_pair, structural_check
 
         generator = self._generators.get(checkpoint_id)
+        if "csp" not in generator.tasks:
+            log.info("checkpoint %s serves no CSP: no held-out metrics", checkpoint_id[:12])
+            return {}
         types = [c.atomic_numbers for c in self.held_out]
         preds = generator.generate_types(types, self.steps or None, seed=self.seed)
         pairs = [

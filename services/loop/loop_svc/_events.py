@@ -50,6 +50,9 @@ def _finished(stage: str, rnd: dict[str, Any]) -> str:
     if stage == "training":
         checkpoint = rnd.get("checkpoint_id") or "none"
         return f"trained: checkpoint {checkpoint[:12]}"
+    if stage == "evaluating" and rnd.get("yield_before") is not None:
+        before, after = rnd["yield_before"], rnd["yield_after"]
+        return f"evaluated: S.U.N. yield {before:.1f} -> {after:.1f} per 1000"
     if stage == "evaluating":
         before, after = rnd.get("metric_before"), rnd.get("metric_after")
         return "evaluated" if before is None else f"evaluated: {before:.4f} -> {after:.4f}"

@@ -3,11 +3,15 @@
 Layout of `<state_dir>/<loop_id>/journal.json`:
 `{"format": 2, "loop_id", "request_id", "spec": {...}, "state", "created", "finished", "error",
 "base_checkpoint_id", "current_checkpoint_id", "evaluations": {checkpoint_id: metrics},
-"rounds": [{"index", "stage", "done": [stage, ...], "branch", "ingest_commit_id",
-"training_run_id", "checkpoint_id", counts, metrics, "merged", "decision", ...}]}`.
+"yields": {checkpoint_id: yield record (`_yield_eval`)}, "seed_commit_id" (yield objective: the
+novelty reference), "rounds": [{"index", "stage", "done": [stage, ...], "branch",
+"ingest_commit_id", "training_run_id", "checkpoint_id", counts, metrics, yields, "merged",
+"decision", ...}]}`.
 
 A stage is listed in `done` only after its results are in the round, so a resumed loop skips
-exactly the finished stages; every stage is safe to redo (see `_engine`).
+exactly the finished stages; every stage is safe to redo (see `_engine`). Journals written before
+a field existed are read with its default: a loaded spec is normalised through `LoopSpec`, so
+such a loop resumes with an equal spec, and "yields" starts empty.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from loop_svc._spec import LoopSpec
 
 FORMAT = 2  # 2: held-out data from the ingest, request_id, cancel
 JOURNAL_FILE = "journal.json"
@@ -55,7 +61,7 @@ class Journal:
         data = {
             "format": FORMAT, "loop_id": loop_id, "spec": spec, "state": "pending",
             "created": time.time(), "finished": None, "error": "", "base_checkpoint_id": "",
-            "current_checkpoint_id": "", "evaluations": {}, "rounds": [],
+            "current_checkpoint_id": "", "evaluations": {}, "yields": {}, "rounds": [],
         }  # fmt: skip
         journal = cls(path, data)
         journal.save()
@@ -67,6 +73,8 @@ class Journal:
         data = json.loads(Path(path).read_text())
         if data.get("format") != FORMAT:
             raise JournalError(f"{path}: unknown journal format {data.get('format')!r}")
+        data["spec"] = LoopSpec.from_json(data["spec"]).to_json()  # new fields: defaults
+        data.setdefault("yields", {})
         return cls(Path(path), data)
 
     @property

@@ -3,8 +3,10 @@ validity and novelty counts, space groups, pictures of the best new structures),
 over all rounds, and the journal as JSON.
 
 Files under `out_dir`: `README.md` (summary), `journal.json`, `round-<k>.md`,
-`round-<k>_<figure>.png`, `round-<k>.cif` (the selected structures) and `round-<k>.json` (their
-scores: candidate index, formula, energy per atom, E_hull, space group, content hash).
+`round-<k>_<figure>.png`, `round-<k>.cif` (the selected structures), `round-<k>.json` (their
+scores: candidate index, formula, energy per atom, E_hull, space group, content hash) and, for the
+S.U.N. yield objective, `round-<k>_sun.cif` (the fine-tuned checkpoint's S.U.N. crystals; see
+`_report_yield`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 import numpy as np
 from xtal import Crystal
+
+from loop_svc._report_yield import SUMMARY_HEADER, evaluation_line, summary_cells, yield_section
 
 _HISTOGRAMS = (("energy_per_atom", "CHGNet energy (eV/atom)"), ("e_above_hull", "E_hull (eV/atom)"))
 _COUNTS = ("num_generated", "num_scored", "num_valid", "num_novel", "num_selected")
@@ -35,22 +39,21 @@ def write_report(journal: dict[str, Any], loop_dir: Path, out_dir: Path) -> Path
 
 
 def summary_markdown(journal: dict[str, Any]) -> str:
-    """The loop's table: one row per round (branch, commits, run, counts, metrics, decision)."""
+    """The loop's table: one row per round (branch, commits, run, counts, metrics, yields with
+    their interval for the yield objective, decision)."""
     spec = journal["spec"]
+    sun = spec["evaluation"].get("objective") == "sun_yield"
     lines = [
         f"# Loop `{journal['loop_id']}` ({spec['name']})",
         "",
         f"State: **{journal['state']}**. Dataset `{spec['dataset']}` branch `{spec['branch']}`; "
         f"{spec['num_rounds']} rounds; base checkpoint `{journal['base_checkpoint_id'][:12]}`; "
         f"current checkpoint `{journal['current_checkpoint_id'][:12]}`.",
-        f"Evaluation: {spec['evaluation']['metric']} (k = 1, CDVAE gating) on the first "
-        f"{spec['evaluation']['size']} crystals of held-out dataset "
-        f"`{spec['evaluation']['dataset']}` at `{spec['evaluation']['ref'][:12]}`;"
-        f" merge when it improves by >= {spec['evaluation']['min_improvement']}.",
+        evaluation_line(spec) if sun else _metric_line(spec["evaluation"]),
         "",
         "| round | branch | ingest commit | run | checkpoint | generated | scored | valid | novel"
-        " | selected | before | after | decision |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f" | selected | before | after{SUMMARY_HEADER if sun else ''} | decision |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * (1 + 4 * sun),
     ]
     for rnd in journal["rounds"]:
         counts = " | ".join(str(rnd.get(k, "")) for k in _COUNTS)
@@ -58,12 +61,21 @@ def summary_markdown(journal: dict[str, Any]) -> str:
             f"| [{rnd['index']}](round-{rnd['index']}.md) | `{rnd.get('branch', '')}` | "
             f"`{rnd.get('ingest_commit_id', '')[:12]}` | `{rnd.get('training_run_id', '')}` | "
             f"`{rnd.get('checkpoint_id', '')[:12]}` | {counts} | "
-            f"{_num(rnd.get('metric_before'))} | "
-            f"{_num(rnd.get('metric_after'))} | {rnd.get('decision', rnd['stage'])} |"
+            f"{_num(rnd.get('metric_before'))} | {_num(rnd.get('metric_after'))}"
+            f"{summary_cells(rnd) if sun else ''} | {rnd.get('decision', rnd['stage'])} |"
         )
     if journal.get("error"):
         lines += ["", f"Error: {journal['error']}"]
     return "\n".join(lines) + "\n"
+
+
+def _metric_line(evaluation: dict[str, Any]) -> str:
+    return (
+        f"Evaluation: {evaluation['metric']} (k = 1, CDVAE gating) on the first "
+        f"{evaluation['size']} crystals of held-out dataset `{evaluation['dataset']}` at "
+        f"`{evaluation['ref'][:12]}`; merge when it improves by >= "
+        f"{evaluation['min_improvement']}."
+    )
 
 
 def round_report(journal: dict, rnd: dict, files: Path, out_dir: Path) -> Path:
@@ -75,8 +87,11 @@ def round_report(journal: dict, rnd: dict, files: Path, out_dir: Path) -> Path:
     selected = rnd.get("selected", [])
     name = f"round-{rnd['index']}"
     figures = figures_of(rows, crystals, selected, out_dir, name)
+    page = round_markdown(rnd, rows, selected, figures)
+    if journal["spec"]["evaluation"].get("objective") == "sun_yield":
+        page += "\n".join(yield_section(journal, rnd, files.parent, out_dir)) + "\n"
     path = out_dir / f"{name}.md"
-    path.write_text(round_markdown(rnd, rows, selected, figures))
+    path.write_text(page)
     selection = [{"index": i, **{k: rows[i][k] for k in SELECTED_FIELDS}} for i in selected]
     (out_dir / f"{name}.json").write_text(json.dumps(selection, indent=1))
     return path
@@ -212,14 +227,14 @@ def _structures(chosen: list[tuple[int, Crystal]], path: Path) -> Path | None:
     return structure_pictures(records, path) if records else None
 
 
-def _cif(chosen: list[tuple[int, Crystal]], path: Path) -> Path:
-    """The selected structures as one CIF file, a block per (candidate index, crystal)."""
+def _cif(chosen: list[tuple[int, Crystal]], path: Path, label: str = "candidate") -> Path:
+    """Structures as one CIF file, a block per (index, crystal) named `data_<label><index>_`."""
     from pymatgen.io.cif import CifWriter
 
     blocks = []
     for i, crystal in chosen:
         text = str(CifWriter(crystal.to_pymatgen()))
-        blocks.append(text.replace("data_", f"data_candidate{i}_", 1))
+        blocks.append(text.replace("data_", f"data_{label}{i}_", 1))
     path.write_text("\n".join(blocks))
     return path
 

@@ -1,5 +1,5 @@
-"""Per-candidate data of a round: the scorer's results as JSON rows, their selection view, and
-the structure fingerprints of the diversity filter."""
+"""Per-candidate data of a round: the scorer's results as JSON rows, their relaxed structures,
+their selection view, and the structure fingerprints of the diversity filter."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 from autoperi_data import CrystalArrays
 from xtal import Crystal
 
+from loop_svc._clients import CrystalMessage
 from loop_svc._select import CandidateScore, FingerprintFn
 
 
@@ -30,6 +31,24 @@ def score_row(crystal: Crystal, scores: Any) -> dict[str, Any]:
         "space_group_symbol": scores.space_group_symbol,
         "error": f"{error.code}: {error.message}" if error is not None else "",
     }
+
+
+def relaxed_messages(
+    candidates: Sequence[Crystal], scores: Sequence[Any]
+) -> tuple[list[CrystalMessage], list[bool]]:
+    """(one message per candidate, whether it holds the relaxed structure): the candidate with
+    the relaxed cell of its scorer_svc.Scores, or the candidate as sampled when the scorer sent
+    no relaxed cell (a failed score)."""
+    from xtal import convert
+
+    from loop_svc._yield_eval import relaxed_crystal
+
+    messages, relaxed = [], []
+    for crystal, score in zip(candidates, scores, strict=True):
+        scored = relaxed_crystal(crystal, score)
+        relaxed.append(scored is not None and scored is not crystal)
+        messages.append(convert.to_proto(scored if relaxed[-1] else crystal))
+    return messages, relaxed
 
 
 def candidate_scores(

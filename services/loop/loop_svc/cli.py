@@ -15,6 +15,7 @@ from svc_kit.cli_options import Host, Port, StackContext, StackRole, StorageUri
 
 Opt = typer.Option
 _BASE = "checkpoints/perov_5_csp"
+_BASE_DE_NOVO = "checkpoints/perov_5_dng"
 _DATA = Path(os.environ.get(DATA_DIR_ENV, "datasets"))
 _VAL = split_path("perov_5", "val", _DATA, must_exist=False)
 
@@ -27,9 +28,19 @@ def loop(
     loop_id: Annotated[str, Opt(help="Loop id; an existing id resumes that loop.")] = "",
     branch: Annotated[str, Opt(help="Branch the rounds fork from and merge into.")] = "main",
     rounds: Annotated[int, Opt(help="Rounds to run.")] = 3,
-    samples_per_target: Annotated[int, Opt(help="CSP samples per target per round.")] = 8,
+    chemical_space: Annotated[
+        str, Opt(help="De novo candidates instead of --targets: allowed elements, e.g. Mg,Rh,N.")
+    ] = "",
+    required_elements: Annotated[str, Opt(help="De novo: elements in every sample.")] = "",
+    min_atoms: Annotated[int, Opt(help="De novo: fewest atoms per cell (0: no bound).")] = 0,
+    max_atoms: Annotated[int, Opt(help="De novo: most atoms per cell (0: no bound).")] = 0,
+    samples_per_target: Annotated[
+        int, Opt(help="CSP samples per target per round (de novo: samples per round).")
+    ] = 8,
     steps: Annotated[int, Opt(help="Sampling steps (0: the checkpoint's).")] = 0,
-    base_checkpoint: Annotated[str, Opt(help="Checkpoint id or directory.")] = _BASE,
+    base_checkpoint: Annotated[
+        str, Opt(help=f"Checkpoint id or directory (default {_BASE}; de novo {_BASE_DE_NOVO}).")
+    ] = "",
     max_selected: Annotated[int, Opt(help="Keep at most this many per round (0: all).")] = 16,
     max_e_hull: Annotated[float | None, Opt(help="E_hull limit, eV/atom (with a hull).")] = 0.1,
     min_fp_distance: Annotated[float, Opt(help="Min fingerprint distance (0: off).")] = 0.1,
@@ -45,6 +56,18 @@ def loop(
     ] = "",
     eval_steps: Annotated[int, Opt(help="Evaluation sampling steps.")] = 0,
     min_improvement: Annotated[float, Opt(help="Merge when the metric gains this.")] = 0.02,
+    objective: Annotated[
+        str, Opt(help="What decides a merge: metric, or sun_yield (needs a scorer hull).")
+    ] = "metric",
+    yield_samples: Annotated[int, Opt(help="sun_yield: fresh samples per checkpoint.")] = 1000,
+    stable_e_hull: Annotated[
+        float, Opt(help="sun_yield: stable at relaxed E_hull <= this, eV/atom.")
+    ] = 0.08,
+    bootstrap_resamples: Annotated[int, Opt(help="sun_yield: bootstrap resamples.")] = 2000,
+    confidence: Annotated[float, Opt(help="sun_yield: confidence of the interval.")] = 0.95,
+    max_csp_drop: Annotated[
+        float, Opt(help="sun_yield: largest held-out CSP match-rate drop of a merge.")
+    ] = 0.01,
     seed: Annotated[int, Opt(help="Seed of sampling, training and evaluation.")] = 0,
     seed_from: Annotated[Path | None, Opt(help="Create a missing dataset from this CSV.")] = None,
     seed_size: Annotated[int, Opt(help="Crystals taken from --seed-from.")] = 200,
@@ -66,7 +89,9 @@ def loop(
     ] = False,
 ) -> None:
     """Sample -> score -> select -> ingest -> fine-tune -> evaluate -> merge, for N rounds, on
-    the loop service (--address), printing its progress.
+    the loop service (--address), printing its progress. Candidates: CSP of --targets, or de
+    novo on --chemical-space (with --objective sun_yield: the S.U.N. yield of fresh samples
+    decides each merge; candidates are then relaxed and ingested relaxed).
 
     Resumable: run again with the same --loop-id (resume) after a failure; finished stages are
     skipped and no data is added twice (the service also resumes its running loops itself after
@@ -91,9 +116,12 @@ def _spec(a: dict):  # -> LoopSpec
     from loop_svc._spec import Evaluation, FineTune, LoopSpec
 
     try:
+        space = _chemical_space(a)
+        base = a["base_checkpoint"] or (_BASE if space is None else _BASE_DE_NOVO)
+        targets = () if space else tuple(_targets(a["targets"], a["num_targets"]))
         return LoopSpec(
-            name=a["name"], dataset=a["dataset"], base_checkpoint=a["base_checkpoint"],
-            branch=a["branch"], targets=tuple(_targets(a["targets"], a["num_targets"])),
+            name=a["name"], dataset=a["dataset"], base_checkpoint=base, branch=a["branch"],
+            targets=targets, chemical_space=space,
             num_rounds=a["rounds"], samples_per_target=a["samples_per_target"],
             sample_steps=a["steps"], seed=a["seed"],
             selection=SelectionCriteria(
@@ -104,12 +132,35 @@ def _spec(a: dict):  # -> LoopSpec
             ),
             evaluation=Evaluation(
                 a["held_out_dataset"] or f"{a['dataset']}-held-out", "main", a["held_out_size"],
-                a["eval_steps"], min_improvement=a["min_improvement"],
+                a["eval_steps"], min_improvement=a["min_improvement"], objective=a["objective"],
+                yield_samples=a["yield_samples"], stable_e_above_hull=a["stable_e_hull"],
+                bootstrap_resamples=a["bootstrap_resamples"], confidence=a["confidence"],
+                max_csp_drop=a["max_csp_drop"],
             ),
             sample_in_process=a["sample_in_process"],
         )  # fmt: skip
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def _chemical_space(a: dict):  # -> ChemicalSpace | None
+    """The --chemical-space (with --required-elements, --min-atoms, --max-atoms), or None."""
+    from loop_svc._spec import ChemicalSpace
+
+    if not a["chemical_space"].strip():
+        if a["required_elements"].strip():
+            raise ValueError("--required-elements needs --chemical-space")
+        return None
+    if a["targets"].strip():
+        raise ValueError("give --targets (CSP) or --chemical-space (de novo), not both")
+    return ChemicalSpace(
+        tuple(_symbols(a["chemical_space"])), tuple(_symbols(a["required_elements"])),
+        a["min_atoms"], a["max_atoms"],
+    )  # fmt: skip
+
+
+def _symbols(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def _targets(text: str, count: int) -> list[str]:

@@ -47,9 +47,10 @@ class SeededStore:
 
 
 @contextmanager
-def seeded_store(root: Path, data_dir: Path, dataset: str, num_seed: int):
+def seeded_store(root: Path, data_dir: Path, dataset: str, num_seed: int, seed=None, **scorer):
     """Ingest and scorer servers on real sockets over a store under `root`, with `dataset`
-    holding the first `num_seed` Perov-5 train crystals."""
+    holding the first `num_seed` Perov-5 train crystals (or the crystals `seed`); `scorer`:
+    ScorerSettings fields (e.g. a hull)."""
     from ingest_svc import IngestDeps, IngestSettings
     from ingest_svc import create_server as create_ingest
     from ingest_svc.testing import serving
@@ -61,12 +62,14 @@ def seeded_store(root: Path, data_dir: Path, dataset: str, num_seed: int):
 
     objects = LocalObjectStore(root / "store", durable=False)
     versions = LocalVersionStore(objects)
-    scorer_settings = ScorerSettings(**PLAIN, batch_size=8, worker_startup_timeout_s=600)
+    scorer_settings = ScorerSettings(
+        **{**PLAIN, "batch_size": 8, "worker_startup_timeout_s": 600, **scorer}
+    )
     with (
         serving(lambda: create_ingest(IngestSettings(**PLAIN), IngestDeps(versions))) as ingest,
         serving(lambda: create_scorer(scorer_settings, ScorerDeps(versions))) as scorer,
     ):
-        seed = perov_subset(data_dir, num_seed)
+        seed = perov_subset(data_dir, num_seed) if seed is None else seed
         IngestClient(ingest.address).ingest(
             dataset, "main", "", seed, create_dataset=True, message="seed"
         )

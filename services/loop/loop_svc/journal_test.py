@@ -1,5 +1,5 @@
-"""The journal: created once, reloaded on resume, refused for a different spec; saves are
-atomic (no partial file is ever read)."""
+"""The journal: created once, reloaded on resume (also one written before the yield fields
+existed), refused for a different spec; saves are atomic (no partial file is ever read)."""
 
 import json
 
@@ -50,3 +50,15 @@ def test_the_journal_reads_as_a_loop_message(tmp_path):
     [r] = message.rounds
     assert r.stage == pb.ROUND_STAGE_TRAINING and r.num_selected == 3 and r.metric_before == 0.5
     assert not r.HasField("metric_after") and r.branch == "loop-l1-round-1"
+
+
+def test_a_journal_written_before_the_yield_fields_resumes_with_an_equal_spec(tmp_path):
+    journal = Journal.open(tmp_path, "old", SPEC)
+    data = json.loads(journal.path.read_text())
+    for key in ("objective", "yield_samples", "stable_e_above_hull", "bootstrap_resamples",
+                "confidence", "max_csp_drop"):  # fmt: skip
+        del data["spec"]["evaluation"][key]
+    del data["spec"]["chemical_space"], data["yields"]
+    journal.path.write_text(json.dumps(data))
+    again = Journal.open(tmp_path, "old", SPEC)
+    assert again.data["spec"] == SPEC and again.data["yields"] == {}

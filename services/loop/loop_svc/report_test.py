@@ -1,8 +1,10 @@
 """The per-round report from a round's real files: tables with the branch, commits, run,
-counts and decision, and the PNG figures (real Perov-5 crystals, made-up scores)."""
+counts and decision, and the PNG figures (real Perov-5 crystals, made-up scores); for the S.U.N.
+yield objective, the yields with their interval and the S.U.N. crystals with their CIF."""
 
 import json
 
+from autoperi.crystal.v1 import crystal_pb2
 from trainer_svc.testing import perov_subset
 from xtal import convert
 
@@ -54,3 +56,42 @@ def test_the_report_has_the_rounds_table_and_figures(tmp_path, data_dir):
     scores = json.loads((out / "round-1.json").read_text())
     assert [row["index"] for row in scores] == [4, 0]
     assert scores[0]["content_hash"] == crystals[4].content_hash()
+
+
+def test_a_yield_round_reports_its_yields_and_sun_crystals(tmp_path, data_dir):
+    crystals = perov_subset(data_dir, 5)
+    _round_files(tmp_path, crystals)
+    checkpoint = "d" * 64
+    folder = tmp_path / "loop" / "yields"
+    folder.mkdir()
+    batch = crystal_pb2.CrystalBatch(crystals=[convert.to_proto(c) for c in crystals[:4]])
+    (folder / f"{checkpoint}.pb").write_bytes(batch.SerializeToString())
+    record = {
+        "n": 4, "yield": 500.0, "num_sun": 2, "num_scored": 4, "num_unrelaxed": 0,
+        "stable": "1101", "unique": "1111", "novel": "1011", "sun": "1001",
+        "e_above_hull": [0.01, 0.05, None, -0.02], "file": f"yields/{checkpoint}.pb",
+    }  # fmt: skip
+    evaluation = Evaluation("held-out", objective="sun_yield", yield_samples=4)
+    spec = LoopSpec("demo", "data", "ck", ("SrTiO3",), evaluation)
+    rnd = {
+        "index": 1, "stage": "done", "done": ["sampling", "scoring"], "checkpoint_id": checkpoint,
+        "selected": [0], "yield_before": 250.0, "yield_after": 500.0, "yield_diff_low": -250.0,
+        "yield_diff_high": 750.0, "num_sun_before": 1, "num_sun": 2, "decision": "not merged",
+    }  # fmt: skip
+    journal = {
+        "loop_id": "x", "spec": spec.to_json(), "state": "succeeded", "rounds": [rnd],
+        "base_checkpoint_id": "b" * 64, "current_checkpoint_id": "b" * 64, "error": "",
+        "yields": {checkpoint: record},
+    }  # fmt: skip
+    out = tmp_path / "report"
+    summary = write_report(journal, tmp_path / "loop", out).read_text()
+    assert "| 250.0 | 500.0 | [-250.0, +750.0] | 2 | not merged |" in summary
+    page = (out / "round-1.md").read_text()
+    assert "before fine-tuning: 250.0 per 1000 (1 of 4 samples)" in page
+    assert "stable 3, unique 4, novel 3 of 4" in page
+    for i in (0, 3):
+        assert f"| {i} | {crystals[i].formula} |" in page
+        assert crystals[i].content_hash()[:16] in page
+    assert crystals[1].content_hash()[:16] not in page.split("## S.U.N. yield")[1]
+    cif = (out / "round-1_sun.cif").read_text()
+    assert cif.count("data_sample") == 2 and "data_sample3_" in cif

@@ -1,9 +1,11 @@
 """Score rows -> the selection's view: without a hull, candidates rank by energy above the
-lowest of their formula, so every target composition gets picks."""
+lowest of their formula, so every target composition gets picks; the relaxed crystals a round
+ingests, with the sampled crystal where the scorer sent none."""
 
+import numpy as np
 import pytest
 
-from loop_svc._rounds import candidate_scores
+from loop_svc._rounds import candidate_scores, relaxed_messages
 from loop_svc._select import SelectionCriteria, select_candidates
 
 
@@ -30,3 +32,22 @@ def test_per_composition_energies_pick_the_best_of_each_formula_first():
     assert scores[5].energy_per_atom is None
     picked = select_candidates(scores, SelectionCriteria(max_selected=2))
     assert picked.selected == (0, 3)
+
+
+def test_relaxed_messages_fall_back_to_the_sampled_crystal_and_say_so(data_dir):
+    from scorer_svc import Scores
+    from trainer_svc.testing import perov_subset
+    from xtal import convert
+
+    a, b, c = perov_subset(data_dir, 3)
+    relaxed_cell = a.lattice * 1.02
+    scores = [
+        Scores(0, lattice=relaxed_cell, frac_coords=a.frac_coords),  # relaxed
+        Scores.failed(1, "", "relax_diverged", "no relaxed crystal"),  # failed: as sampled
+        Scores(2),  # scored without a relaxed cell: as sampled
+    ]
+    messages, relaxed = relaxed_messages([a, b, c], scores)
+    assert relaxed == [True, False, False]
+    back = [convert.from_proto(m) for m in messages]
+    assert np.allclose(back[0].lattice, relaxed_cell) and back[0].content_hash() != a.content_hash()
+    assert back[1] == b and back[2] == c

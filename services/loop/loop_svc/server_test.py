@@ -1,6 +1,7 @@
 """LoopService over a real socket with fake services behind the engine (fast): start, follow,
 get, list with pages, idempotent request_id, cancel between stages and resume, a restart that
-resumes a running loop, and every bad request refused with its status and the field named."""
+resumes a running loop, every bad request refused with its status and the field named, and a
+S.U.N. yield loop that fails at its start when the scorer has no hull."""
 
 import json
 import threading
@@ -299,3 +300,14 @@ def test_bad_requests_are_refused_with_the_field_named(fakes, tmp_path):
             with pytest.raises(grpc.RpcError) as caught:
                 list(service.StreamLoopEvents(pb.StreamLoopEventsRequest(loop_id=loop_id)))
             assert caught.value.code() == code
+
+
+def test_a_yield_loop_fails_at_its_start_without_a_scorer_hull(fakes, tmp_path):
+    request = _request(fakes.base, request_id="nohull")
+    request.evaluation.objective = pb.EVALUATION_OBJECTIVE_SUN_YIELD
+    with _serve(fakes, tmp_path / "loops") as server, open_channel(server.address) as channel:
+        start_loop(channel, request)
+        loop = _wait_state(channel, "nohull", [pb.LOOP_STATE_FAILED])
+        assert "needs a scorer with a hull reference" in loop.error.message
+        assert not loop.rounds and not fakes.sampler.waiting.is_set()  # nothing was sampled
+        assert loop.spec.evaluation.objective == pb.EVALUATION_OBJECTIVE_SUN_YIELD
