@@ -28,8 +28,18 @@ from ._plots import report_figures
 from ._report import EvalReport, machine_info, markdown, write_csv, write_json
 
 
-def _source_name(samples: Any) -> str:
-    return str(samples) if isinstance(samples, str | Path) else f"<{len(samples)} in memory>"
+def source_name(samples: Any) -> str:
+    """How a report names its samples: a file under the working directory by its relative path,
+    one elsewhere by its name only (reports carry no host paths), a split as given."""
+    if not isinstance(samples, str | Path):
+        return f"<{len(samples)} in memory>"
+    path = Path(samples)
+    if not path.exists():
+        return str(samples)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path.name
 
 
 def _split_spec(samples: Any) -> SplitSpec | None:
@@ -95,7 +105,7 @@ def evaluate(
             name=name,
             task=task,
             reference=str(spec),
-            source=_source_name(samples),
+            source=source_name(samples),
             metrics=outcome.metrics,
             counts=outcome.counts,
             settings=settings.to_dict(),

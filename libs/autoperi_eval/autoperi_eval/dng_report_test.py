@@ -1,4 +1,4 @@
-"""S.U.N. shares: of the scored samples and of all generated samples (MatterGen's count)."""
+"""De novo report fields: S.U.N. shares of the scored and of all samples, sample naming."""
 
 import numpy as np
 import pytest
@@ -25,3 +25,18 @@ def test_subset_rate_is_extrapolated_to_all_valid_samples() -> None:
 
 def test_nothing_scored_gives_zero_not_a_division_error() -> None:
     assert sun_shares(np.zeros(0, bool), np.zeros(0, bool), 0, 5) == (0.0, 0.0)
+
+
+def test_reports_name_samples_without_host_paths(tmp_path, monkeypatch) -> None:
+    from autoperi_eval._evaluate import source_name
+
+    inside, outside = tmp_path / "work", tmp_path / "elsewhere"
+    (inside / "runs").mkdir(parents=True)
+    outside.mkdir()
+    (inside / "runs" / "samples.json").write_text("{}")
+    (outside / "samples.json").write_text("{}")
+    monkeypatch.chdir(inside)
+    assert source_name(inside / "runs" / "samples.json") == "runs/samples.json"
+    assert source_name(str(outside / "samples.json")) == "samples.json"
+    assert source_name("mp_20:test") == "mp_20:test"
+    assert source_name([1, 2]) == "<2 in memory>"
