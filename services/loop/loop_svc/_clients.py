@@ -147,13 +147,18 @@ class GrpcScorer:
         self, crystals: Sequence[Sendable], dataset: str | None, ref: str, relax: bool = False
     ) -> list[Any]:
         """One scorer_svc.Scores per crystal, in order (messages are sent as they are); relaxed
-        when `relax` (or this client's `relax`), with the relaxed cells."""
+        when `relax` (or this client's `relax`), with the relaxed cells, by the bounded protocol
+        the hull reference was relaxed with (`autoperi_eval.RelaxSettings`)."""
+        from autoperi_eval import RelaxSettings
         from scorer_svc import Reference, ScoreOptions
         from scorer_svc.client import score
 
         relax = relax or self.relax
+        protocol = RelaxSettings()  # the hull reference's relaxation: compare like with like
         options = ScoreOptions(
             relax=relax,
+            max_relax_steps=protocol.steps,
+            fmax=protocol.fmax,
             include_relaxed_crystal=relax,
             novelty_reference=None if dataset is None else Reference(dataset, ref),
         )
