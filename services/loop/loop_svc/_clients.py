@@ -132,10 +132,20 @@ def de_novo_request(space: ChemicalSpace, n: int, steps: int, seed: int) -> samp
 
 
 class GrpcScorer:
-    """The scorer service (CHGNet energies, validity, novelty, hull)."""
+    """The scorer service (CHGNet energies, validity, novelty, hull). Relaxations follow
+    `relax_steps` / `fmax` (default: `autoperi_eval.RelaxSettings`, the bounded protocol the
+    hull reference was relaxed with, so that E_hull compares like with like)."""
 
-    def __init__(self, address: str, relax: bool = False, timeout_s: float = 1800.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        relax: bool = False,
+        timeout_s: float = 1800.0,
+        relax_steps: int = 100,
+        fmax: float = 0.1,
+    ) -> None:
         self.address, self.relax, self.timeout_s = address, relax, timeout_s
+        self.relax_steps, self.fmax = relax_steps, fmax
 
     def has_hull(self) -> bool:
         with open_channel(self.address) as channel:
@@ -147,18 +157,15 @@ class GrpcScorer:
         self, crystals: Sequence[Sendable], dataset: str | None, ref: str, relax: bool = False
     ) -> list[Any]:
         """One scorer_svc.Scores per crystal, in order (messages are sent as they are); relaxed
-        when `relax` (or this client's `relax`), with the relaxed cells, by the bounded protocol
-        the hull reference was relaxed with (`autoperi_eval.RelaxSettings`)."""
-        from autoperi_eval import RelaxSettings
+        when `relax` (or this client's `relax`), with the relaxed cells."""
         from scorer_svc import Reference, ScoreOptions
         from scorer_svc.client import score
 
         relax = relax or self.relax
-        protocol = RelaxSettings()  # the hull reference's relaxation: compare like with like
         options = ScoreOptions(
             relax=relax,
-            max_relax_steps=protocol.steps,
-            fmax=protocol.fmax,
+            max_relax_steps=self.relax_steps,
+            fmax=self.fmax,
             include_relaxed_crystal=relax,
             novelty_reference=None if dataset is None else Reference(dataset, ref),
         )

@@ -5,12 +5,15 @@ Draw: `evaluation.yield_samples` samples of the loop's task from `autoperi_model
 de novo on the loop's chemical space, or CSP with target `i % T` for sample i; `evaluation.steps`
 integration steps (0: the checkpoint's); seed `yield_seed(spec)` for every checkpoint of the
 loop, so two checkpoints' draws are paired by sample index. Scoring: relaxed (FIRE with the cell
-filter, the scorer's defaults), E_hull against the scorer's hull; a sample the scorer returns no
-relaxed crystal for is compared as sampled (counted in `num_unrelaxed`). Novelty: against
-`reference()`, the seed dataset commit's crystals.
+filter, the hull reference's bounded protocol), E_hull against the scorer's hull; a sample the
+scorer returns no relaxed crystal for is compared as sampled (counted in `num_unrelaxed`).
+Validity (the scorer's structural and SMACT checks of the sample as generated, `autoperi eval`'s):
+an invalid sample is not S.U.N. and takes no part in the uniqueness comparisons, as in `autoperi
+eval`. Novelty: against `reference()`, the seed dataset commit's crystals.
 
 Result (JSON, as the journal caches it per checkpoint): {"n", "seed", "yield", "num_sun",
-"num_scored", "num_unrelaxed", "stable", "unique", "novel", "sun" (each a '0'/'1' string of
+"num_scored", "num_valid", "num_unrelaxed", "valid", "stable", "unique", "novel", "sun" (each a
+'0'/'1' string of
 length n, `_yield.bits`), "e_above_hull" ([n] eV/atom or None), "file" (the scored crystals, a
 `CrystalBatch` of n messages under the loop folder; an unscored sample is kept as sampled)}.
 """
@@ -22,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from autoperi.crystal.v1 import crystal_pb2
 from xtal import Crystal, convert
 
@@ -87,8 +91,12 @@ class YieldEvaluator:
         scores = self.scorer.score(samples, None, "", relax=True)
         scored = [relaxed_crystal(c, s) for c, s in zip(samples, scores, strict=True)]
         e_hull = [None if s.error is not None else s.e_above_hull for s in scores]
+        valid = np.array(
+            [s.error is None and s.structure_valid and s.composition_valid for s in scores]
+        )
         threshold = self.spec.evaluation.stable_e_above_hull
-        flags = sun_indicators(scored, e_hull, self.reference(), threshold)
+        candidates = [c if ok else None for c, ok in zip(scored, valid, strict=True)]
+        flags = {"valid": valid, **sun_indicators(candidates, e_hull, self.reference(), threshold)}
         path = self._write(checkpoint_id, [s or c for s, c in zip(scored, samples, strict=True)])
         record = {
             "n": len(samples),
@@ -96,8 +104,9 @@ class YieldEvaluator:
             "yield": yield_of(flags["sun"]),
             "num_sun": int(flags["sun"].sum()),
             "num_scored": sum(s is not None for s in scored),
+            "num_valid": int(valid.sum()),
             "num_unrelaxed": sum(s.error is None and s.lattice is None for s in scores),
-            **{name: bits(flags[name]) for name in (*FLAGS, "sun")},
+            **{name: bits(flags[name]) for name in ("valid", *FLAGS, "sun")},
             "e_above_hull": [None if e is None else round(float(e), 6) for e in e_hull],
             "file": str(path.relative_to(self.folder.parent)),
         }

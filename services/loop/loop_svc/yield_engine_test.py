@@ -121,7 +121,7 @@ def world(data_dir, tmp_path_factory):
         yield (
             LoopClients(
                 sampler=LocalSampler(store.objects, root / "cache"),
-                scorer=CountingScorer(GrpcScorer(store.scorer)),
+                scorer=CountingScorer(GrpcScorer(store.scorer, relax_steps=RELAX_STEPS)),
                 ingest=ingest,
                 trainer=LocalTrainer(ingest, store.objects, root / "train"),
                 evaluator=CspEvaluator(

@@ -163,3 +163,13 @@ def test_a_checkpoint_draws_the_same_samples_every_time(kind):
         assert all({"Ba"} <= set(c.symbols) <= {"Ba", "Bi", "N"} for c in first)
     else:
         assert [c.formula for c in first] == ["SrTiO3", "BaZrN2O"] * 2 + ["SrTiO3"]
+
+
+def test_the_loop_relaxes_as_the_hull_reference_was_relaxed() -> None:
+    """E_hull compares a sample with the hull's entries: both relaxed the same bounded way."""
+    from autoperi_eval import RelaxSettings
+
+    from loop_svc import GrpcScorer
+
+    scorer, protocol = GrpcScorer("127.0.0.1:1"), RelaxSettings()
+    assert (scorer.relax_steps, scorer.fmax) == (protocol.steps, protocol.fmax)
