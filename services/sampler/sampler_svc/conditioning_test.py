@@ -97,6 +97,10 @@ BAD = {
         client.de_novo_spec(1, ("Cu", "S"), space_group=230),
         "no template with 1-20 atoms is in space group 230",
     ),
+    "unknown-group": (
+        client.de_novo_spec(1, ("Cu", "S"), space_group=231),
+        "constraints.space_group_number must be in 1..230",
+    ),
     "no-exchange": (
         client.de_novo_spec(1, ("He",)),
         "can be ion-exchanged into elements He",
