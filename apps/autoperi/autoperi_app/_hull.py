@@ -45,12 +45,16 @@ def seed_from(path: Path, store: DatasetStore, commits: list[SplitCommit], cache
 
 def build(store: DatasetStore, commits: list[SplitCommit], cache_dir: Path) -> dict[str, Any]:
     """The complete hull reference of the commits (each commit's featurestore artifact, built
-    where missing: CHGNet runs on what the cache does not hold)."""
-    from autoperi_eval import hull_document
+    where missing: CHGNet runs on what the cache does not hold), with the elemental references
+    of the elements no crystal of the commits is made of alone."""
+    from autoperi_eval import elemental_reference_rows, elements_without_reference, hull_document
 
     documents = [store.reference_energies(commit, cache_dir) for commit in commits]
     rows = [row for document in documents for row in document["results"]]
-    return hull_document(rows, documents[0]["protocol"], [str(c) for c in commits])
+    elemental = elemental_reference_rows(elements_without_reference(rows))
+    return hull_document(
+        rows, documents[0]["protocol"], [str(c) for c in commits], elemental=elemental
+    )
 
 
 def partial(store: DatasetStore, commits: list[SplitCommit], cache_dir: Path) -> dict[str, Any]:

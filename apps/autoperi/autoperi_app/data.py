@@ -139,7 +139,9 @@ def hull(
     featurestore as each commit's reference_energies artifact. Energies are cached in the
     evaluation cache, so an interrupted build resumes on the same machine; elsewhere, `--partial`
     writes what is done and `--resume-from` that file skips it. `autoperi eval --hull` and the
-    scorer (AUTOPERI_SCORER_HULL_ENTRIES) read the complete file."""
+    scorer (AUTOPERI_SCORER_HULL_ENTRIES) read the complete file. Elements no crystal of SPLITS
+    is made of alone get their standard crystal (ASE's reference state) scored the same way, for
+    formation energies."""
     from autoperi_eval import default_cache_dir, write_json_document
 
     from autoperi_app import _hull
@@ -159,3 +161,7 @@ def hull(
         f"{out}: {scored} of {document['expected_crystals']} crystals scored"
         f"{'' if document['complete'] else ' (partial)'}, from {', '.join(document['sources'])}"
     )
+    if "elemental_references" in document:
+        found = ", ".join(r["element"] for r in document["elemental_references"]) or "none"
+        lacking = ", ".join(document["elements_without_reference"]) or "none"
+        console.print(f"elemental references: {found}; no reference state for: {lacking}")

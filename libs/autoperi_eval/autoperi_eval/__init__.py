@@ -9,6 +9,12 @@ from ._cache import Cache, CacheStats, default_cache_dir
 from ._chgnet import RelaxSettings
 from ._config import EvalSettings, Task
 from ._coverage import COV_CUTOFFS, Coverage, compute_coverage
+from ._elemental import (
+    elemental_energies,
+    elemental_reference_rows,
+    elements_without_reference,
+    reference_state,
+)
 from ._evaluate import evaluate
 from ._fingerprints import compute_fingerprints, fingerprint_arrays, standardise_comp
 from ._hull import SYNTHETIC_NAME, Hull, chemsys
@@ -68,6 +74,9 @@ __all__ = [
     "compute_coverage",
     "compute_fingerprints",
     "default_cache_dir",
+    "elemental_energies",
+    "elemental_reference_rows",
+    "elements_without_reference",
     "evaluate",
     "figure",
     "fingerprint_arrays",
@@ -82,6 +91,7 @@ __all__ = [
     "read_json_document",
     "reduced_composition",
     "reference_rows",
+    "reference_state",
     "rms_pair",
     "seed_relaxations",
     "smact_validity",

@@ -11,12 +11,18 @@ is 1,000 eV/atom above every reference entry of that chemical system, so it neve
 facet that reference compounds can form. If the hull under a sample's composition still needs a
 synthetic terminal, the composition lies outside what the reference spans and E_hull is undefined
 (NaN, reported as such), rather than measured against an invented elemental energy.
+
+Formation energy per atom: the energy less each element's reference energy per atom, weighted by
+its atomic fraction. An element's reference is its lowest single-element reference entry, else an
+elemental reference given apart from the hull (`elemental`: e.g. the element's standard crystal
+scored under the same protocol, `_elemental`); NaN where an element has neither. Elemental
+references given apart never enter a PhaseDiagram, so they do not change E_hull.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
@@ -54,8 +60,14 @@ class Hull:
     reference hull); NaN where the reference does not span the composition.
     """
 
-    def __init__(self, compositions: Sequence[Composition], energies: np.ndarray) -> None:
+    def __init__(
+        self,
+        compositions: Sequence[Composition],
+        energies: np.ndarray,
+        elemental: Mapping[str, float] | None = None,
+    ) -> None:
         self._systems: dict[frozenset[str], list[PDEntry]] = {}
+        self._elemental = dict(elemental or {})
         for comp, energy in zip(compositions, energies, strict=True):
             if np.isfinite(energy):
                 entry = PDEntry(comp, float(energy) * comp.num_atoms)
@@ -100,3 +112,20 @@ class Hull:
         if any(e.name == SYNTHETIC_NAME for e in decomp):
             return float("nan")
         return float(e_hull)
+
+    def element_reference(self, symbol: str) -> float:
+        """Reference energy per atom of an element: its lowest single-element entry, else the
+        given elemental reference, else NaN."""
+        entries = self._systems.get(frozenset({symbol}), ())
+        if entries:
+            return min(e.energy_per_atom for e in entries)
+        return float(self._elemental.get(symbol, float("nan")))
+
+    def formation_energy(self, composition: Composition, energy_per_atom: float) -> float:
+        """Formation energy per atom (eV/atom) against the element references; NaN where an
+        element has none."""
+        if not np.isfinite(energy_per_atom) or composition.num_atoms == 0:
+            return float("nan")
+        fractions = composition.fractional_composition
+        refs = sum(fractions[el] * self.element_reference(el.symbol) for el in fractions)
+        return float(energy_per_atom - refs)

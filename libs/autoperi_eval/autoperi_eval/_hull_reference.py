@@ -8,13 +8,20 @@ and formation energy (`scorer_svc.HullReference`) and the loop:
                   "steps": 100, "fmax": 0.1}},
      "sources": ["mp_20/train@<commit>", ...],
      "results": [{"crystal_hash", "formula", "energy_per_atom", "energy_per_atom_single_point",
-                  "relax_steps"}, ...]}
+                  "relax_steps"}, ...],
+     "elemental_references": [{"element", "structure", "energy_per_atom", ...}, ...],
+     "elements_without_reference": [...]}
 
 `energy_per_atom` is the energy after the bounded relaxation (the relaxed hull's entry),
 `energy_per_atom_single_point` the energy of the structure as stored (the single-point hull's).
 A crystal CHGNet cannot score has `"error"` instead of energies. A partial reference
 (`"complete": false`, what `cached_rows` finds of an interrupted build) is refused as a hull and
 only seeds a resumed build (`seed_relaxations`).
+
+`elemental_references` (optional) are the standard crystals of the elements no result row is a
+crystal of, scored under the same protocol (`_elemental`): they serve formation energies only.
+`elements_without_reference` names the elements that have neither, whose compounds have no
+formation energy.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import gzip
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +40,7 @@ from pymatgen.core import Composition, Element
 
 from ._cache import Cache
 from ._chgnet import RelaxSettings, Scorer, relax_namespace
+from ._elemental import elemental_energies
 from ._parallel import ProgressFn
 from ._structs import structure_key
 
@@ -162,14 +170,20 @@ def hull_document(
     protocol: dict[str, Any],
     sources: Sequence[str],
     expected: int | None = None,
+    elemental: tuple[Sequence[dict[str, Any]], Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """The JSON document of a hull reference; with `expected` (the sources' crystal count) and
     fewer rows, a partial one that `HullReference.read` refuses (resume it with
-    `seed_relaxations`)."""
+    `seed_relaxations`); `elemental`: (elemental reference rows, elements without one), as
+    `elemental_reference_rows` gives them."""
     complete = expected is None or len(rows) == expected
-    return {"format": FORMAT, "protocol": protocol, "sources": list(sources), "complete": complete,
-            "expected_crystals": len(rows) if expected is None else expected,
-            "results": list(rows)}  # fmt: skip
+    document = {"format": FORMAT, "protocol": protocol, "sources": list(sources),
+                "complete": complete, "expected_crystals": expected or len(rows),
+                "results": list(rows)}  # fmt: skip
+    if elemental is not None:
+        document["elemental_references"] = list(elemental[0])
+        document["elements_without_reference"] = list(elemental[1])
+    return document
 
 
 @dataclass(frozen=True)
@@ -182,6 +196,7 @@ class HullReference:
     e_single_point: np.ndarray
     sources: tuple[str, ...]
     protocol: dict[str, Any]
+    elemental: dict[str, float] = field(default_factory=dict)  # symbol -> relaxed eV/atom
 
     @classmethod
     def read(cls, path: str | Path) -> HullReference:
@@ -200,11 +215,14 @@ class HullReference:
             comps = tuple(Composition(r["formula"]) for r in rows)
             relaxed = np.array([float(r["energy_per_atom"]) for r in rows])
             single = np.array([float(r["energy_per_atom_single_point"]) for r in rows])
+            elemental = elemental_energies(document)
         except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{Path(path).name} is not a hull reference file: {exc}") from None
         if not rows:
             raise ValueError(f"{Path(path).name} holds no scored crystal")
-        return cls(comps, relaxed, single, tuple(document["sources"]), document["protocol"])
+        return cls(
+            comps, relaxed, single, tuple(document["sources"]), document["protocol"], elemental
+        )
 
     def check_protocol(self, relax: RelaxSettings) -> None:
         """ValueError unless the file's energies come from this potential and relaxation."""

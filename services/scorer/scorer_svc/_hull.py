@@ -5,9 +5,10 @@ score FILES --json OUT` writes, or a hull reference (`autoperi data hull`, relax
 {"results": [{"formula", "energy_per_atom", ...}]} (rows with an "error" are skipped).
 Its energies must come from the same potential and protocol (single point or relaxed) as the
 crystals scored against it. The hull itself is autoperi_eval's `Hull` (pymatgen PhaseDiagram per
-chemical system, synthetic terminals where the reference lacks an element): both values are
-unset where the reference does not span the crystal's composition, and the formation energy also
-where an element has no real elemental reference.
+chemical system, synthetic terminals where the reference lacks an element): E_hull is unset where
+the reference does not span the crystal's composition. The formation energy is measured against
+each element's lowest elemental entry, else the file's `elemental_references` (the element's
+standard crystal under the same protocol), and is unset where an element has neither.
 """
 
 import math
@@ -15,8 +16,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from autoperi_eval import SYNTHETIC_NAME, Hull, chemsys, read_json_document
-from pymatgen.analysis.phase_diagram import PDEntry
+from autoperi_eval import Hull, elemental_energies, read_json_document
 from pymatgen.core import Composition, Element
 
 
@@ -33,11 +33,12 @@ class HullReference:
                 for r in rows
                 if not r.get("error") and r.get("energy_per_atom") is not None
             ]
+            elemental = elemental_energies(data)
         except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path} is not a hull reference file: {exc}") from None
         if not pairs:
             raise ValueError(f"{path} holds no scored crystals")
-        self.hull = Hull([c for c, _ in pairs], np.array([e for _, e in pairs]))
+        self.hull = Hull([c for c, _ in pairs], np.array([e for _, e in pairs]), elemental)
         self.source = source or path.name
         self.size = len(pairs)
         self._lock = threading.Lock()  # the Hull caches one PhaseDiagram per chemical system
@@ -52,11 +53,9 @@ class HullReference:
         )
         with self._lock:
             e_hull = self.hull.e_above_hull(composition, energy_per_atom)
-            diagram = self.hull.diagram(chemsys(composition))
-        if not math.isfinite(e_hull) or diagram is None:
-            return None, None
-        refs = [diagram.el_refs[el] for el in composition.elements]
-        if any(ref.name == SYNTHETIC_NAME for ref in refs):
-            return e_hull, None
-        entry = PDEntry(composition, energy_per_atom * composition.num_atoms)
-        return e_hull, float(diagram.get_form_energy_per_atom(entry))
+        formation = self.hull.formation_energy(composition, energy_per_atom)
+        return _finite(e_hull), _finite(formation)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
