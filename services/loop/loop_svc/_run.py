@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import grpc
 from storage import ObjectStore, open_object_store
+from svc_kit import open_channel
 
 from loop_svc._clients import GrpcSampler, GrpcScorer, IngestClient, LoopClients, TrainerClient
 from loop_svc._engine import LoopEngine
@@ -17,6 +20,11 @@ from loop_svc._report import write_report
 from loop_svc._spec import LoopSpec
 
 log = logging.getLogger("loop_svc.run")
+SERVICE_WAIT_S = 300.0  # a restarted stack loads CHGNet and starts Ray Serve meanwhile
+
+
+class ServiceUnavailable(RuntimeError):
+    """A service the loop calls did not accept connections in time."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,27 @@ class Addresses:
     scorer: str = "127.0.0.1:50063"
     sampler: str = "127.0.0.1:50064"
     trainer: str = "127.0.0.1:50065"
+
+
+def wait_for_services(
+    addresses: Addresses, timeout_s: float = SERVICE_WAIT_S, skip: tuple[str, ...] = ()
+) -> None:
+    """Return once every service at `addresses` (but `skip`) accepts connections, waiting up
+    to `timeout_s` in all: a service that restarts with its stack resumes its loops while the
+    other services still start. ServiceUnavailable names the first that does not answer."""
+    deadline = time.monotonic() + timeout_s
+    for field in fields(addresses):
+        if field.name in skip:
+            continue
+        address = getattr(addresses, field.name)
+        with open_channel(address) as channel:
+            try:
+                grpc.channel_ready_future(channel).result(max(0.0, deadline - time.monotonic()))
+            except grpc.FutureTimeoutError:
+                raise ServiceUnavailable(
+                    f"the {field.name} service at {address} did not accept connections within "
+                    f"{timeout_s:g} s"
+                ) from None
 
 
 def build_clients(
@@ -40,6 +69,7 @@ def build_clients(
     the trainer writes); the held-out crystals are read from the ingest. `spec.sample_in_process`:
     sample from the loop's current checkpoint here instead of the sampler service (which samples
     from the checkpoint it serves)."""
+    wait_for_services(addresses, skip=("sampler",) if spec.sample_in_process else ())
     objects = open_object_store(storage_uri)
     ingest, evaluation = IngestClient(addresses.ingest), spec.evaluation
     _, held_out = ingest.read_crystals(evaluation.dataset, evaluation.ref, evaluation.size)
