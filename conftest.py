@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,14 +19,14 @@ def data_dir() -> Path:
     return Path(value)
 
 
-@pytest.fixture(scope="session")
-def ray_session():
+def _start_ray():
     """One local Ray instance for the whole test run (Ray Train and Ray Serve tests share it).
 
     Four logical CPUs on a 2-core machine: a Serve replica and a 2-worker TorchTrainer can be
     placed together; Ray only counts reservations, the OS shares the cores.
     """
-    ray = pytest.importorskip("ray")
+    import ray
+
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(
@@ -35,11 +36,38 @@ def ray_session():
         log_to_driver=False,
         configure_logging=False,
     )
-    try:
-        yield ray
-    finally:
-        from ray import serve
 
-        with contextlib.suppress(Exception):  # Serve may never have started
-            serve.shutdown()
-        ray.shutdown()
+
+def pytest_collection_finish(session):
+    """Start Ray before the first test when any selected test needs it.
+
+    Ray starts its raylet by fork with a Python `preexec_fn`. Forked from a process whose other
+    threads (gRPC channels, torch pools left by earlier tests) hold the allocator's or the import
+    lock, the child can hang before exec, and `ray.init` fails with "node timed out during
+    startup". Right after collection the test process has no such threads yet.
+    """
+    if session.config.option.collectonly:
+        return
+    if any("ray_session" in item.fixturenames for item in session.items):
+        with contextlib.suppress(ImportError):  # without Ray, the fixture skips its tests
+            _start_ray()
+
+
+def pytest_sessionfinish(session):
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return
+    from ray import serve
+
+    with contextlib.suppress(Exception):  # Serve may never have started
+        serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """The run's Ray (started at the end of collection; see `pytest_collection_finish`)."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        _start_ray()
+    return ray
