@@ -54,6 +54,7 @@ def pytest_collection_finish(session):
 
 
 def pytest_sessionfinish(session):
+    """Stop Serve and Ray if the run started them."""
     ray = sys.modules.get("ray")
     if ray is None or not ray.is_initialized():
         return
