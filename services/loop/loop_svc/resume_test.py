@@ -9,7 +9,6 @@ process (conftest's `loop_stack`)."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import grpc
 import pytest
 from autoperi.loop.v1 import loop_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sampler_svc.testing import free_port
 from trainer_svc.testing import perov_subset
 
 from loop_svc._clients import IngestClient, TrainerClient
@@ -30,12 +30,6 @@ SAME = (
     "selected", "selected_hashes", "num_generated", "num_scored", "num_valid", "num_novel",
     "num_selected", "num_ingested", "metric_before", "metric_after", "merged",
 )  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _service(stack, state_dir: Path, port: int, log: Path) -> subprocess.Popen:
@@ -96,7 +90,7 @@ def _wait_for_training(cli, tmp_path, timeout: float = 900.0) -> dict:
 
 @pytest.mark.slow
 def test_a_killed_loop_service_resumes_its_loop_without_duplicates(loop_stack, data_dir, tmp_path):
-    stack, port, log = loop_stack, _free_port(), tmp_path / "service.log"
+    stack, port, log = loop_stack, free_port(), tmp_path / "service.log"
     env = {**os.environ, "AUTOPERI_DATA_DIR": str(data_dir)}
     service = _service(stack, tmp_path / "loops", port, log)
     cli_log = (tmp_path / "cli.log").open("w")
@@ -168,7 +162,7 @@ def _check_same_as_uninterrupted(stack, data_dir, tmp_path, port, env, journal) 
 @pytest.mark.slow
 def test_the_in_process_mode_runs_a_round_without_the_service(loop_stack, data_dir, tmp_path):
     stack, dataset = loop_stack, "loop-perov-inproc"
-    command = _cli(stack, data_dir, tmp_path, _free_port(), dataset=dataset, loop_id="inproc")
+    command = _cli(stack, data_dir, tmp_path, free_port(), dataset=dataset, loop_id="inproc")
     command += ["--in-process", "--scorer", stack.scorer, "--sampler", stack.sampler]
     command += ["--trainer", stack.trainer, "--seed-from", str(data_dir / "perov_5" / "train.csv")]
     command += ["--seed-size", str(NUM_SEED)]

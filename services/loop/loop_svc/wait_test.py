@@ -1,21 +1,19 @@
 """A loop waits for the services it calls to accept connections (a restarted stack starts them
 together), and names the one that never does."""
 
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+from sampler_svc.testing import free_port
 
 from loop_svc._run import Addresses, ServiceUnavailable, wait_for_services
 
 
 def _free_address() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
+    return f"127.0.0.1:{free_port()}"
 
 
 def _serve(address: str) -> grpc.Server:
