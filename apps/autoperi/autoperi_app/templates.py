@@ -114,9 +114,19 @@ def ion_exchange(
         Path, typer.Option(help="Template checkpoint (its library).", exists=True)
     ],
     out: Annotated[Path, typer.Option(help="Checkpoint directory to write.")],
+    learned: Annotated[
+        bool,
+        typer.Option(
+            help="The learned substitution generator: partners by the library's substitution "
+            "score, charge-balanced draws, fitted atomic volumes (default: the baseline)."
+        ),
+    ] = False,
 ) -> None:
-    """The ion-exchange de novo baseline over the library of a template checkpoint."""
-    from autoperi_model import save_ion_exchange
+    """The ion-exchange de novo baseline, or with --learned the learned substitution
+    generator, over the library of a template checkpoint."""
+    from autoperi_model import SubstitutionOptions, save_ion_exchange
 
-    save_ion_exchange(templates, out)
-    console.print(f"ion-exchange checkpoint {out} over the library of {templates}")
+    options = SubstitutionOptions(True, True, True) if learned else SubstitutionOptions()
+    save_ion_exchange(templates, out, options)
+    what = "learned substitution" if learned else "ion-exchange"
+    console.print(f"{what} checkpoint {out} over the library of {templates}")

@@ -63,6 +63,7 @@ from autoperi_model._sampling import (
     sample_seed,
 )
 from autoperi_model._shard_data import table_from_shards
+from autoperi_model._substitution import SubstitutionOptions
 from autoperi_model._symmetric import SymmetricLatticeFlow, SymmetricTorusFlow
 from autoperi_model._symmetry_data import SymmetricCrystals, analyze, analyze_many
 from autoperi_model._template_build import TemplatesConfig, build_templates, library_from
@@ -100,6 +101,7 @@ __all__ = [
     "PhysicsConfig",
     "SampleConfig",
     "SampleSpec",
+    "SubstitutionOptions",
     "SymmetricCrystals",
     "SymmetricLatticeFlow",
     "SymmetricTorusFlow",

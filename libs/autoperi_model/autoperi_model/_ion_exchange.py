@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from pymatgen.core import Element
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from xtal import Crystal, Provenance
@@ -48,6 +49,12 @@ from autoperi_model._checkpoint import sha256_file
 from autoperi_model._generator import Generator
 from autoperi_model._kinds import register_kind
 from autoperi_model._sampling import SampleSpec
+from autoperi_model._substitution import (
+    SubstitutionOptions,
+    charge_balanced,
+    element_volumes,
+    learned_weights,
+)
 from autoperi_model._template_generator import LIBRARY_FILE, SPACE_GROUP, load_library
 from autoperi_model._templates import ELEMENTS, MAX_Z, TemplateLibrary
 
@@ -60,9 +67,12 @@ SYMPREC = 0.1  # spglib tolerance of a space-group request, Angstrom
 CACHED_REQUESTS = 256  # eligible-template sets kept (the cache is cleared when full)
 
 
-def save_ion_exchange(templates: Path, out: Path) -> None:
+def save_ion_exchange(
+    templates: Path, out: Path, options: SubstitutionOptions | None = None
+) -> None:
     """Write an ion-exchange checkpoint at `out` from the template checkpoint `templates` (its
-    library file, verified, and provenance); the ranker and any attached flows are not used."""
+    library file, verified, and provenance); the ranker and any attached flows are not used.
+    `options` switch on the learned priors (`_substitution`; default: the baseline)."""
     _, _, manifest = load_library(templates)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(templates / LIBRARY_FILE, out / LIBRARY_FILE)
@@ -70,7 +80,9 @@ def save_ion_exchange(templates: Path, out: Path) -> None:
     provenance = {k: manifest[k] for k in keep if k in manifest}
     if "config" in manifest:
         provenance["data"] = manifest["config"]["data"]
-    info = {"kind": KIND, "exchange_p": EXCHANGE_P, "templates": templates.name, **provenance}
+    learned = (options or SubstitutionOptions()).as_manifest()
+    info = {"kind": KIND, "exchange_p": EXCHANGE_P, **learned}
+    info |= {"templates": templates.name, **provenance}
     (out / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
@@ -106,11 +118,21 @@ class IonExchangeGenerator(Generator):
         super().__init__(checkpoint_id or "ion-exchange")
         self.library, self.manifest = library, manifest
         self.exchange_p = float(manifest.get("exchange_p", EXCHANGE_P))
+        self.options = SubstitutionOptions.of(manifest)
         cells = [library.crystals.numbers_of(i) for i in range(len(library))]
         self.sizes = np.array([len(z) for z in cells])
         self.atom_counts = tuple(np.bincount(self.sizes).tolist())
         self.known = {reduced_key(z) for z in cells}
         self.partners = _partners(cells)
+        if self.options.learned_partners:
+            self.partners = {
+                z: (b, learned_weights(b, z, library.substitution))
+                for z, (b, _) in self.partners.items()
+            }
+        self.volumes = ELEMENTS["radius"] ** 3
+        if self.options.learned_volumes:
+            cell_volumes = torch.linalg.det(library.crystals.lattice).abs().numpy()
+            self.volumes = element_volumes(cells, cell_volumes)
         self.element_sets = [frozenset(z.tolist()) for z in cells]
         self._eligible: dict[_Request, np.ndarray] = {}
 
@@ -213,7 +235,9 @@ class IonExchangeGenerator(Generator):
             if z not in mapping and not self._draw_partner(rng, z, mapping, req.allowed):
                 return None
         new = np.array([mapping[int(z)] for z in numbers])
-        return None if reduced_key(new) in self.known else mapping
+        if reduced_key(new) in self.known:
+            return None
+        return None if self.options.charge_balanced and not charge_balanced(new) else mapping
 
     def _swapped(self, rng, elements: list[int], req: _Request) -> list[int]:
         """The template elements to exchange: those outside the allowed set, and each other one
@@ -253,8 +277,7 @@ class IonExchangeGenerator(Generator):
     def _crystal(self, index: int, mapping: dict[int, int]) -> Crystal:
         lattice, numbers, frac = self.library.substituted(index, mapping)
         old = self.library.crystals.numbers_of(index)
-        radius = ELEMENTS["radius"]
-        scale = (np.sum(radius[numbers] ** 3) / np.sum(radius[old] ** 3)) ** (1 / 3)
+        scale = (np.sum(self.volumes[numbers]) / np.sum(self.volumes[old])) ** (1 / 3)
         info = {"template": float(index), "nfe": 0.0}
         prov = Provenance(source="sampler:ion_exchange", generator=self.checkpoint_id)
         return Crystal(lattice * scale, frac % 1.0, numbers, properties=info, provenance=prov)

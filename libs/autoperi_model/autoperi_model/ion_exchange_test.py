@@ -7,6 +7,8 @@ import itertools
 import numpy as np
 import pytest
 from autoperi_data import read_records
+from pymatgen.core import Composition
+from smact.screening import smact_validity
 
 from autoperi_model import (
     CheckpointMismatch,
@@ -15,7 +17,8 @@ from autoperi_model import (
     sample_seed,
     save_ion_exchange,
 )
-from autoperi_model._ion_exchange import _oxidation_states, reduced_key
+from autoperi_model._ion_exchange import IonExchangeGenerator, _oxidation_states, reduced_key
+from autoperi_model._substitution import SubstitutionOptions
 from autoperi_model._symmetry_data import SymmetricCrystals, analyze_many
 from autoperi_model._template_build import library_from
 from autoperi_model._template_generator import save_templates
@@ -89,3 +92,17 @@ def test_the_checkpoint_serves_de_novo_only(checkpoint):
 
 def _specs(n: int, seed: int) -> list[SampleSpec]:
     return [SampleSpec(sample_seed(seed, i)) for i in range(n)]
+
+
+def test_a_learned_checkpoint_gives_balanced_samples_scaled_by_fitted_volumes(checkpoint, tmp_path):
+    path, library = checkpoint
+    options = SubstitutionOptions(learned_partners=True, charge_balanced=True, learned_volumes=True)
+    save_ion_exchange(path.parent / "templates", tmp_path / "learned", options)
+    gen = Generator.from_checkpoint(tmp_path / "learned", tasks=("dng",))
+    assert isinstance(gen, IonExchangeGenerator) and gen.options == options
+    for crystal in gen.generate_dng(30, seed=1):
+        assert smact_validity(Composition(crystal.to_pymatgen().composition.reduced_formula))
+        index = int(crystal.properties["template"])
+        old, new = library.crystals.numbers_of(index), crystal.atomic_numbers
+        ratio = np.linalg.det(crystal.lattice) / np.linalg.det(library.crystals.lattice[index])
+        assert ratio == pytest.approx(gen.volumes[new].sum() / gen.volumes[old].sum(), rel=1e-6)
