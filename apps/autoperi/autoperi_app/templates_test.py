@@ -1,6 +1,7 @@
 """`autoperi templates build | attach | ion-exchange` on real data, and sampling the result."""
 
 import json
+from pathlib import Path
 
 import yaml
 
@@ -58,3 +59,15 @@ def test_ion_exchange_over_a_template_checkpoint_samples_de_novo(tmp_path):
     csp = run_cli("sample", "--checkpoint", str(out), "--composition", "NaCl",
                   "--out", str(tmp_path / "csp"))  # fmt: skip
     assert csp.returncode != 0 and "dng/ion_exchange" in csp.stderr
+
+
+def test_the_learned_substitution_checkpoint_is_what_the_cli_writes(tmp_path):
+    out = tmp_path / "substitution"
+    made = run_cli("templates", "ion-exchange", "--templates", "checkpoints/mp_20_lookup",
+                   "--out", str(out), "--learned")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    shipped = Path("checkpoints/mp_20_substitution")
+    assert (out / "manifest.json").read_text() == (shipped / "manifest.json").read_text()
+    assert json.loads((out / "manifest.json").read_text())["substitution"] == {
+        "learned_partners": True, "charge_balanced": True, "learned_volumes": True,
+    }  # fmt: skip

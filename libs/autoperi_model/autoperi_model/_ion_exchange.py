@@ -24,6 +24,10 @@ from the kept ones is placed on a random exchanged element that has it as a part
 exchanged elements draw partners as above, within `elements`. A request no template can serve
 is refused by `check` with a ValueError naming the condition that left none.
 
+A manifest's "substitution" options (`_substitution.SubstitutionOptions`) replace the partner
+weights, add a charge-balance check to a draw and change the volumes that scale the lattice:
+the learned substitution generator; without them, the baseline above.
+
 A checkpoint is a template library file (`templates.npz`, as `csp/templates`) with a manifest
 of kind dng/ion_exchange: `save_ion_exchange` writes one from a template checkpoint.
 """

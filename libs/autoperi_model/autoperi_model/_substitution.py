@@ -53,7 +53,7 @@ def learned_weights(options: np.ndarray, z: int, substitution: np.ndarray) -> np
 def element_volumes(cells: list[np.ndarray], volumes: np.ndarray) -> np.ndarray:
     """(MAX_Z + 1,) atomic volumes v >= 0 minimising sum_i (V_i - sum_a v_{z_a})^2 / V_i^2 over
     the library cells (atomic numbers, cell volumes (C,)); an element no cell holds gets its
-    atomic radius cubed times the fitted mean packing of the others."""
+    atomic radius cubed times the median ratio of fitted volume to radius cubed."""
     counts = np.zeros((len(cells), MAX_Z + 1))
     for i, z in enumerate(cells):
         np.add.at(counts[i], z, 1.0)
