@@ -126,7 +126,8 @@ def ion_exchange(
     generator, over the library of a template checkpoint."""
     from autoperi_model import SubstitutionOptions, save_ion_exchange
 
-    options = SubstitutionOptions(True, True, True) if learned else SubstitutionOptions()
+    every = {"learned_partners": True, "charge_balanced": True, "learned_volumes": True}
+    options = SubstitutionOptions(**every) if learned else SubstitutionOptions()
     save_ion_exchange(templates, out, options)
     what = "learned substitution" if learned else "ion-exchange"
     console.print(f"{what} checkpoint {out} over the library of {templates}")

@@ -127,12 +127,8 @@ class IonExchangeGenerator(Generator):
         self.sizes = np.array([len(z) for z in cells])
         self.atom_counts = tuple(np.bincount(self.sizes).tolist())
         self.known = {reduced_key(z) for z in cells}
-        self.partners = _partners(cells)
-        if self.options.learned_partners:
-            self.partners = {
-                z: (b, learned_weights(b, z, library.substitution))
-                for z, (b, _) in self.partners.items()
-            }
+        learned = library.substitution if self.options.learned_partners else None
+        self.partners = _partners(cells, learned)
         self.volumes = ELEMENTS["radius"] ** 3
         if self.options.learned_volumes:
             cell_volumes = torch.linalg.det(library.crystals.lattice).abs().numpy()
@@ -238,10 +234,10 @@ class IonExchangeGenerator(Generator):
         for z in swap:
             if z not in mapping and not self._draw_partner(rng, z, mapping, req.allowed):
                 return None
-        new = np.array([mapping[int(z)] for z in numbers])
-        if reduced_key(new) in self.known:
+        key = reduced_key(np.array([mapping[int(z)] for z in numbers]))
+        if key in self.known:
             return None
-        return None if self.options.charge_balanced and not charge_balanced(new) else mapping
+        return None if self.options.charge_balanced and not charge_balanced(key) else mapping
 
     def _swapped(self, rng, elements: list[int], req: _Request) -> list[int]:
         """The template elements to exchange: those outside the allowed set, and each other one
@@ -331,9 +327,12 @@ def _kept(z: int, allowed: frozenset[int] | None) -> set[int]:
     return {z} if allowed is None or z in allowed else set()
 
 
-def _partners(cells: list[np.ndarray]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def _partners(
+    cells: list[np.ndarray], substitution: np.ndarray | None = None
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """For each Z: the elements in at least `MIN_TEMPLATES` library crystals that share one of
-    its common oxidation states, and their weights exp(-|Mendeleev-number distance| / scale)."""
+    its common oxidation states, and their weights exp(-|Mendeleev-number distance| / scale),
+    or with a learned `substitution` score matrix, `learned_weights`."""
     states = _oxidation_states()
     frequency = collections.Counter(z for cell in cells for z in set(cell.tolist()))
     common = [z for z, n in frequency.items() if n >= MIN_TEMPLATES]
@@ -341,6 +340,9 @@ def _partners(cells: list[np.ndarray]) -> dict[int, tuple[np.ndarray, np.ndarray
     out = {}
     for z in range(1, MAX_Z + 1):
         options = np.array([b for b in common if b != z and states[z] & states[b]], dtype=int)
+        if substitution is not None:
+            out[z] = (options, learned_weights(options, z, substitution))
+            continue
         distance = np.abs(mendeleev[options] - mendeleev[z])
         out[z] = (options, np.exp(-distance / MENDELEEV_SCALE))
     return out

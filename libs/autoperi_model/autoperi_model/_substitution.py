@@ -67,19 +67,12 @@ def element_volumes(cells: list[np.ndarray], volumes: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=100_000)
-def _balanced(formula: str) -> bool:
+def charge_balanced(reduced: tuple[tuple[int, int], ...]) -> bool:
+    """Whether SMACT finds a reduced composition, sorted (Z, count) pairs as
+    `_ion_exchange.reduced_key` gives them, charge-balanced."""
     from smact.screening import smact_validity
 
+    composition = Composition({Element.from_Z(z): count for z, count in reduced})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return bool(smact_validity(Composition(formula)))
-
-
-def charge_balanced(numbers: np.ndarray) -> bool:
-    """Whether SMACT finds the composition of a cell (atomic numbers) charge-balanced."""
-    values, counts = np.unique(np.asarray(numbers), return_counts=True)
-    counts = counts // np.gcd.reduce(counts)
-    formula = "".join(
-        f"{Element.from_Z(int(z)).symbol}{c}" for z, c in zip(values, counts, strict=True)
-    )
-    return _balanced(formula)
+        return bool(smact_validity(composition))
