@@ -117,8 +117,15 @@ def ion_exchange(
     learned: Annotated[
         bool,
         typer.Option(
-            help="The learned substitution generator: partners by the library's substitution "
-            "score, charge-balanced draws, fitted atomic volumes (default: the baseline)."
+            help="The learned substitution generator: charge-balanced draws and atomic volumes "
+            "fitted to the library (default: the baseline)."
+        ),
+    ] = False,
+    learned_partners: Annotated[
+        bool,
+        typer.Option(
+            help="Also weight exchange partners by the library's substitution score (measured "
+            "to lower S.U.N.; for ablations)."
         ),
     ] = False,
 ) -> None:
@@ -126,8 +133,9 @@ def ion_exchange(
     generator, over the library of a template checkpoint."""
     from autoperi_model import SubstitutionOptions, save_ion_exchange
 
-    every = {"learned_partners": True, "charge_balanced": True, "learned_volumes": True}
-    options = SubstitutionOptions(**every) if learned else SubstitutionOptions()
+    options = SubstitutionOptions(
+        learned_partners=learned_partners, charge_balanced=learned, learned_volumes=learned
+    )
     save_ion_exchange(templates, out, options)
     what = "learned substitution" if learned else "ion-exchange"
     console.print(f"{what} checkpoint {out} over the library of {templates}")

@@ -69,5 +69,5 @@ def test_the_learned_substitution_checkpoint_is_what_the_cli_writes(tmp_path):
     shipped = Path("checkpoints/mp_20_substitution")
     assert (out / "manifest.json").read_text() == (shipped / "manifest.json").read_text()
     assert json.loads((out / "manifest.json").read_text())["substitution"] == {
-        "learned_partners": True, "charge_balanced": True, "learned_volumes": True,
+        "learned_partners": False, "charge_balanced": True, "learned_volumes": True,
     }  # fmt: skip
