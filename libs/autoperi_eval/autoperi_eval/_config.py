@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 Task = Literal["dng", "csp"]
+FORMATION_TOLERANCE = 0.1  # eV/atom: a sample meets a formation-energy target within this
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class EvalSettings:
     residual_of: the JSON of another CSP report on the same split (e.g. the lookup baseline's);
         the match rate is also reported on the references its k = 1 candidate did not match
         (its residual subset).
+    formation_target: a formation energy per atom (eV/atom) the samples were asked for; the
+        share of all samples whose relaxed formation energy lies within
+        `FORMATION_TOLERANCE` of it is reported (None: not reported).
     """
 
     k: int = 20
@@ -59,6 +63,7 @@ class EvalSettings:
     plots: bool = True
     data_dir: Path | None = None
     residual_of: Path | None = None
+    formation_target: float | None = None
 
     def replace(self, **changes: Any) -> EvalSettings:
         """A copy with some fields changed."""

@@ -7,12 +7,13 @@ from autoperi_data import CrystalArrays
 from autoperi_potential import MODEL_NAME
 
 from ._basic import Outcome, basic_table, validity_metrics
+from ._config import FORMATION_TOLERANCE
 from ._context import Context
 from ._coverage import COV_CUTOFFS, compute_coverage
 from ._fingerprints import compute_fingerprints
 from ._novelty import novelty, uniqueness
 from ._properties import frechet_distance, property_subset, w1
-from ._stability import stability, stability_summary
+from ._stability import Stability, stability, stability_summary
 from ._structs import SampleRecord
 from ._symmetry import compute_space_groups, p1_share
 
@@ -117,11 +118,32 @@ def _energy(ctx: Context, samples, subset, ref, out: Outcome) -> None:
         ("e_hull_sp", stab.e_hull_sp),
         ("energy_relaxed", stab.e_relaxed),
         ("e_hull_relaxed", stab.e_hull_relaxed),
+        ("formation_energy_relaxed", stab.formation_relaxed),
         ("relax_steps", stab.relax_steps.astype(float)),
     ):
         column = np.full(len(samples), np.nan)
         column[subset] = values
         out.columns[name] = column
+    if settings.formation_target is not None:
+        n_valid = int(out.columns["valid"].sum())
+        out.metrics["stability"] |= formation_target_share(
+            stab, settings.formation_target, n_valid, len(samples)
+        )
+
+
+def formation_target_share(
+    stab: Stability, target: float, n_valid: int, n_samples: int
+) -> dict[str, float]:
+    """The target and the share of all generated samples whose relaxed formation energy lies
+    within `FORMATION_TOLERANCE` of it (samples without one count as missing it; a relaxed
+    subset's rate is extrapolated to all valid samples, as `sun_shares`)."""
+    relaxed = stab.relax_steps >= 0
+    gap = np.abs(np.nan_to_num(stab.formation_relaxed[relaxed], nan=np.inf) - target)
+    _, of_all = sun_shares(gap <= FORMATION_TOLERANCE, np.ones(len(gap), bool), n_valid, n_samples)
+    return {
+        "formation_target": target,
+        f"formation_within_{FORMATION_TOLERANCE:g}_of_target_of_all": of_all,
+    }
 
 
 def _novelty(ctx: Context, samples, subset, out: Outcome) -> None:

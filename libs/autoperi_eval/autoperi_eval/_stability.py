@@ -10,6 +10,7 @@ reference is scored.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ class Stability:
     e_relaxed: np.ndarray
     relax_steps: np.ndarray
     e_hull_relaxed: np.ndarray
+    formation_relaxed: np.ndarray
     n_reference_sp: int
     n_reference_relaxed: int
 
@@ -49,6 +51,20 @@ def _hull_of(
 ) -> np.ndarray:
     hull = Hull(comps, energies)
     return np.array([hull.e_above_hull(c, e) for c, e in zip(targets, sample_e, strict=True)])
+
+
+def formation_of(
+    comps: list[Composition],
+    energies: np.ndarray,
+    targets: list[Composition],
+    sample_e: np.ndarray,
+    elemental: dict[str, float] | None,
+) -> np.ndarray:
+    """Formation energies per atom (eV/atom) of samples (compositions, energies per atom)
+    against the lowest single-element reference entries, else `elemental` (symbol -> eV/atom,
+    a hull file's elemental references); NaN where an element has neither."""
+    hull = Hull(comps, energies, elemental)
+    return np.array([hull.formation_energy(c, e) for c, e in zip(targets, sample_e, strict=True)])
 
 
 def _reference_energies(
@@ -83,6 +99,7 @@ def stability(
     e_relaxed = np.full(len(payloads), np.nan)
     steps = np.full(len(payloads), -1, dtype=np.int64)
     e_hull_relaxed = np.full(len(payloads), np.nan)
+    formation_relaxed = np.full(len(payloads), np.nan)
     n_ref_relaxed = 0
     if n_relax > 0:
         relax = RelaxSettings(steps=settings.relax_steps, fmax=settings.relax_fmax)
@@ -93,7 +110,14 @@ def stability(
             ref_comps, ref_e = _reference_energies(ctx, comps[:n_relax], relax)
             n_ref_relaxed = len(ref_comps)
             e_hull_relaxed[:n_relax] = _hull_of(ref_comps, ref_e, comps[:n_relax], e_r)
-    return Stability(e_hull_sp, e_relaxed, steps, e_hull_relaxed, n_ref_sp, n_ref_relaxed)
+            reference = ctx.hull_reference()
+            elemental = reference.elemental if reference is not None else None
+            formation_relaxed[:n_relax] = formation_of(
+                ref_comps, ref_e, comps[:n_relax], e_r, elemental
+            )
+    return Stability(
+        e_hull_sp, e_relaxed, steps, e_hull_relaxed, formation_relaxed, n_ref_sp, n_ref_relaxed
+    )
 
 
 def stability_summary(
@@ -114,6 +138,9 @@ def stability_summary(
     out["relax_n"] = len(ran)
     out["relax_mean_steps"] = float(ran.mean()) if len(ran) else float("nan")
     out["relax_converged"] = float((ran < max_steps).mean()) if len(ran) else float("nan")
+    formation = stab.formation_relaxed[np.isfinite(stab.formation_relaxed)]
+    out["formation_relaxed_n_defined"] = len(formation)
+    out["formation_relaxed_median"] = float(np.median(formation)) if len(formation) else math.nan
     out["hull_reference_scored_sp"] = stab.n_reference_sp
     out["hull_reference_scored_relaxed"] = stab.n_reference_relaxed
     return out

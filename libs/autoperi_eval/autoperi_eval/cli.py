@@ -89,6 +89,14 @@ def eval_command(
             "baseline's); also report the match rate on the references it missed",
         ),
     ] = None,
+    formation_target: Annotated[
+        float | None,
+        typer.Option(
+            "--formation-target",
+            help="DNG: the formation energy (eV/atom) asked for; report the share of samples "
+            "within 0.1 eV/atom of it after relaxation",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate SAMPLES against a reference split; write <out>/<name>.{json,csv,md} and PNGs."""
     logging.basicConfig(level=logging.WARNING)
@@ -102,6 +110,7 @@ def eval_command(
         n_workers=workers,
         seed=seed,
         residual_of=residual_of,
+        formation_target=formation_target,
     )
     columns = (
         TextColumn("{task.description}"),

@@ -7,14 +7,13 @@ Thin: each command builds a facade (`Generator`, `bench`) and prints a summary.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from xtal import Crystal
+from xtal import write_samples
 
 app = typer.Typer(help="Train and sample the AutoPeri flow model.", no_args_is_help=True)
 bench_app = typer.Typer(
@@ -165,40 +164,6 @@ def _split_cells(spec: str, n: int) -> tuple[list, list[str], list[dict[str, flo
     samples = [i for i in rows for _ in range(n)]
     tags = [{"gt_index": float(i)} for i in samples]
     return [cells[i] for i in samples], [formulas[i].replace(" ", "") for i in samples], tags
-
-
-def write_samples(
-    crystals: list[Crystal],
-    requested: list[str],
-    out: Path,
-    checkpoint_id: str,
-    extra: list[dict[str, float]] | None = None,
-) -> Path:
-    """CIF files `<i>_<formula>.cif` and `samples.json` in `out`.
-
-    samples.json is the sample format `autoperi eval` reads: {"checkpoint", "crystals": [{id,
-    file, composition, lattice, frac_coords, atomic_numbers, properties}]}; properties hold
-    nfe and steps (plus `extra[i]`, e.g. a ground-truth row `gt_index`).
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    records = []
-    for i, (crystal, text) in enumerate(zip(crystals, requested, strict=True)):
-        name = f"{i:05d}_{crystal.formula}.cif"
-        (out / name).write_text(crystal.to_cif())
-        records.append(
-            {
-                "id": str(i),
-                "file": name,
-                "composition": text,
-                "lattice": crystal.lattice.tolist(),
-                "frac_coords": crystal.frac_coords.tolist(),
-                "atomic_numbers": crystal.atomic_numbers.tolist(),
-                "properties": {**crystal.properties, **(extra[i] if extra else {})},
-            }
-        )
-    path = out / "samples.json"
-    path.write_text(json.dumps({"checkpoint": checkpoint_id, "crystals": records}, indent=1))
-    return path
 
 
 @app.command("relax-lattice")

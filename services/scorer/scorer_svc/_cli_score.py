@@ -1,4 +1,5 @@
-"""The body of `autoperi score`: read files, score in this process or on a server, report."""
+"""The bodies of `autoperi score` and `autoperi screen`: read files, score in this process or on
+a server, report (or keep the best of each group of candidates, `_screen`)."""
 
 import json
 import math
@@ -11,6 +12,7 @@ from rich.table import Table
 from xtal import Crystal
 
 from scorer_svc._model import Reference, ScoreOptions, Scores
+from scorer_svc._screen import ScreenPlan, write_screened
 
 console = Console()
 
@@ -23,6 +25,42 @@ def run_score(
     json_out: Path | None,
 ) -> None:
     """Score the crystals of `files`; exit code 2 for unreadable input or a refused request."""
+    crystals = _read(files)
+    results = _remote(address, crystals, options) if address else _local(
+        crystals, options, storage_uri)  # fmt: skip
+    _table(crystals, results, options.relax, options.novelty_reference is not None)
+    if json_out is not None:
+        rows = [_row(c, r) for c, r in zip(crystals, results, strict=True)]
+        json_out.write_text(json.dumps({"results": rows}, indent=1) + "\n")
+        console.print(f"{len(rows)} results -> {json_out}")
+
+
+def run_screen(
+    files: list[Path], address: str | None, plan: ScreenPlan, hull: Path | None, out: Path
+) -> None:
+    """Keep the best of each `plan.best_of` candidates of `files` (`_screen`) in `out`; exit
+    code 2 for unreadable input, a refused request or a scorer without the hull the key needs."""
+    crystals = _read(files)
+    options = ScoreOptions(symmetry="none")
+    if address:
+        results = _remote(address, crystals, options)
+    else:
+        results = _local(crystals, options, "autoperi-data", str(hull or ""))
+    if not any(math.isfinite(plan.key(r)) for r in results):
+        console.print(
+            f"[red]no candidate has a {plan.key_name}: the scorer needs a hull reference "
+            "(--hull FILE, or a server started with one) and valid candidates[/red]"
+        )
+        raise typer.Exit(2)
+    summary = write_screened(crystals, results, plan, out)
+    console.print(
+        f"kept {summary['kept']} of {summary['candidates']} candidates (best of "
+        f"{plan.best_of} by {plan.key_name}; {summary['groups_without_candidate']} groups "
+        f"without a scorable candidate) -> {out}"
+    )
+
+
+def _read(files: list[Path]) -> list[Crystal]:
     from scorer_svc._inputs import read_inputs
 
     try:
@@ -35,13 +73,7 @@ def run_score(
     if not crystals:
         console.print("[red]no crystals to score[/red]")
         raise typer.Exit(2)
-    results = _remote(address, crystals, options) if address else _local(
-        crystals, options, storage_uri)  # fmt: skip
-    _table(crystals, results, options.relax, options.novelty_reference is not None)
-    if json_out is not None:
-        rows = [_row(c, r) for c, r in zip(crystals, results, strict=True)]
-        json_out.write_text(json.dumps({"results": rows}, indent=1) + "\n")
-        console.print(f"{len(rows)} results -> {json_out}")
+    return crystals
 
 
 def parse_reference(text: str) -> Reference:
@@ -62,13 +94,18 @@ def _remote(address: str, crystals: list[Crystal], options: ScoreOptions) -> lis
         raise typer.Exit(2) from None
 
 
-def _local(crystals: list[Crystal], options: ScoreOptions, storage_uri: str) -> list[Scores]:
+def _local(
+    crystals: list[Crystal], options: ScoreOptions, storage_uri: str, hull: str = ""
+) -> list[Scores]:
+    """Scores from workers in this process; `hull` replaces the settings' hull reference."""
     from svc_kit import ServiceError
 
     from scorer_svc._server import score_in_process
     from scorer_svc._settings import ScorerSettings
 
     settings = ScorerSettings(storage_uri=storage_uri, warm_start=False)
+    if hull:
+        settings = settings.model_copy(update={"hull_entries": hull})
     try:
         return score_in_process(crystals, options, settings)
     except ServiceError as exc:

@@ -1,6 +1,6 @@
 """Crystals of the files `autoperi score` reads: CIF / CSV files and samples.json files.
 
-samples.json is the sample format of `autoperi sample` (autoperi_model.cli.write_samples):
+samples.json is the sample format of `autoperi sample` (`xtal.write_samples`):
 {"crystals": [{"id", "lattice" (3, 3), "frac_coords" (n, 3), "atomic_numbers" (n,), ...}]}.
 """
 

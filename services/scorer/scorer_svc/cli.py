@@ -1,4 +1,4 @@
-"""`autoperi serve scorer`, `autoperi score`, `autoperi bench score`.
+"""`autoperi serve scorer`, `autoperi score`, `autoperi screen`, `autoperi bench score`.
 
 Found by the `autoperi` application through the entry point in this service's pyproject.toml."""
 
@@ -98,7 +98,42 @@ def bench_score(
     Console().print_json(data=result)
 
 
-COMMANDS = {"score": score}
+def screen(
+    files: Annotated[
+        list[Path], typer.Argument(help="Candidates: CIF / CSV files or samples.json files.")
+    ],
+    out: Annotated[Path, typer.Option(help="Directory for the kept crystals (samples.json).")],
+    best_of: Annotated[int, typer.Option(min=1, help="Candidates per kept crystal.")] = 2,
+    target_formation_energy: Annotated[
+        float | None,
+        typer.Option(
+            help="Keep the formation energy per atom closest to this (eV/atom) "
+            "instead of the lowest E_hull."
+        ),
+    ] = None,
+    hull: Annotated[
+        Path | None,
+        typer.Option(
+            help="Hull reference (`autoperi data hull`) when scoring in this process "
+            "(default: AUTOPERI_SCORER_HULL_ENTRIES).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Scorer host:port (default: score in this process).")
+    ] = None,
+) -> None:
+    """Keep the best of every --best-of consecutive candidates by a CHGNet single point: the
+    lowest energy above the hull, or the formation energy closest to a target. Sample n x m
+    crystals, screen with --best-of m, and get n (`autoperi eval` reads the output)."""
+    from scorer_svc._cli_score import run_screen
+    from scorer_svc._screen import ScreenPlan
+
+    run_screen(files, address, ScreenPlan(best_of, target_formation_energy), hull, out)
+
+
+COMMANDS = {"score": score, "screen": screen}
 BENCH = {"score": bench_score}
 
 
