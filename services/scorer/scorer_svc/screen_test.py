@@ -73,6 +73,15 @@ def test_the_cli_keeps_the_relaxed_cell_over_a_strained_one_with_chgnet(tmp_path
     assert [k["properties"]["candidate"] for k in kept] == [0.0, 3.0]
 
 
+def test_the_cli_screens_on_a_scorer_server_with_its_hull(tmp_path, scorer_server):
+    """The same choice over gRPC: the server's own La-Rh hull (`HULL_ROWS`) judges."""
+    write_samples([_larh(1.0), _larh(1.3)], ["LaRh"] * 2, tmp_path / "candidates", "test")
+    result = _run(tmp_path, "--address", scorer_server.address, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    kept = json.loads((tmp_path / "out" / "samples.json").read_text())["crystals"]
+    assert [k["properties"]["candidate"] for k in kept] == [0.0]
+
+
 def test_the_cli_refuses_when_no_candidate_has_an_e_hull(tmp_path, monkeypatch):
     monkeypatch.delenv("AUTOPERI_SCORER_HULL_ENTRIES", raising=False)
     write_samples([_larh(1.0)], ["LaRh"], tmp_path / "candidates", "test")
