@@ -130,6 +130,8 @@ def screen(
     from scorer_svc._cli_score import run_screen
     from scorer_svc._screen import ScreenPlan
 
+    if hull is not None and address:
+        raise typer.BadParameter("--hull is for scoring in this process; a server uses its own")
     run_screen(files, address, ScreenPlan(best_of, target_formation_energy), hull, out)
 
 

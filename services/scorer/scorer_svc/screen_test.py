@@ -88,3 +88,13 @@ def test_the_cli_refuses_when_no_candidate_has_an_e_hull(tmp_path, monkeypatch):
     result = _run(tmp_path, "--out", str(tmp_path / "out"))
     assert result.exit_code == 2 and "needs a hull reference" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_cli_refuses_a_hull_file_for_a_server(tmp_path):
+    write_samples([_larh(1.0)], ["LaRh"], tmp_path / "candidates", "test")
+    hull = tmp_path / "hull.json"
+    hull.write_text(json.dumps({"results": HULL_ROWS}))
+    result = _run(
+        tmp_path, "--address", "127.0.0.1:1", "--hull", str(hull), "--out", str(tmp_path / "o")
+    )
+    assert result.exit_code == 2 and "server uses its own" in result.output
