@@ -27,7 +27,7 @@ def run_score(
     """Score the crystals of `files`; exit code 2 for unreadable input or a refused request."""
     crystals = _read(files)
     results = _remote(address, crystals, options) if address else _local(
-        crystals, options, storage_uri)  # fmt: skip
+        crystals, options, storage_uri=storage_uri)  # fmt: skip
     _table(crystals, results, options.relax, options.novelty_reference is not None)
     if json_out is not None:
         rows = [_row(c, r) for c, r in zip(crystals, results, strict=True)]
@@ -45,14 +45,15 @@ def run_screen(
     if address:
         results = _remote(address, crystals, options)
     else:
-        results = _local(crystals, options, "autoperi-data", str(hull or ""))
-    if not any(math.isfinite(plan.key(r)) for r in results):
+        results = _local(crystals, options, **({"hull_entries": str(hull)} if hull else {}))
+    kept = plan.choose(results)
+    if not kept:
         console.print(
             f"[red]no candidate has a {plan.key_name}: the scorer needs a hull reference "
             "(--hull FILE, or a server started with one) and valid candidates[/red]"
         )
         raise typer.Exit(2)
-    summary = write_screened(crystals, results, plan, out)
+    summary = write_screened(crystals, results, plan, kept, out)
     console.print(
         f"kept {summary['kept']} of {summary['candidates']} candidates (best of "
         f"{plan.best_of} by {plan.key_name}; {summary['groups_without_candidate']} groups "
@@ -94,18 +95,15 @@ def _remote(address: str, crystals: list[Crystal], options: ScoreOptions) -> lis
         raise typer.Exit(2) from None
 
 
-def _local(
-    crystals: list[Crystal], options: ScoreOptions, storage_uri: str, hull: str = ""
-) -> list[Scores]:
-    """Scores from workers in this process; `hull` replaces the settings' hull reference."""
+def _local(crystals: list[Crystal], options: ScoreOptions, **changes: str) -> list[Scores]:
+    """Scores from workers in this process, under the default settings with `changes` (e.g.
+    storage_uri, hull_entries)."""
     from svc_kit import ServiceError
 
     from scorer_svc._server import score_in_process
     from scorer_svc._settings import ScorerSettings
 
-    settings = ScorerSettings(storage_uri=storage_uri, warm_start=False)
-    if hull:
-        settings = settings.model_copy(update={"hull_entries": hull})
+    settings = ScorerSettings(warm_start=False, **changes)
     try:
         return score_in_process(crystals, options, settings)
     except ServiceError as exc:

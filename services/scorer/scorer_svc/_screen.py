@@ -62,12 +62,16 @@ class ScreenPlan:
 
 
 def write_screened(
-    crystals: Sequence[Crystal], results: Sequence[Scores], plan: ScreenPlan, out: Path
+    crystals: Sequence[Crystal],
+    results: Sequence[Scores],
+    plan: ScreenPlan,
+    kept: Sequence[int],
+    out: Path,
 ) -> dict:
-    """Write the kept crystals as a sample directory (`xtal.write_samples`; each carries its
-    single-point energy, E_hull, formation energy and candidate index as properties) and
-    `screen.json` (the plan and counts) in `out`; return the counts."""
-    kept = plan.choose(results)
+    """Write the `kept` crystals (`plan.choose(results)`) as a sample directory
+    (`xtal.write_samples`; each carries its single-point energy, E_hull, formation energy and
+    candidate index as properties) and `screen.json` (the plan and counts) in `out`; return the
+    counts."""
     chosen = [crystals[i] for i in kept]
     extra = [_properties(i, results[i]) for i in kept]
     write_samples(chosen, [c.formula for c in chosen], out, "screened", extra)
